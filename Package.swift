@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (lowest first): CBulwarkShims -> BulwarkSys -> Engine, Buffers -> Config -> Gateway -> executables.
+// Lower modules never import higher ones; only BulwarkSys (and the C shim) call libc.
+let package = Package(
+    name: "Bulwark",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "bulwark", targets: ["bulwark"]),
+        .executable(name: "bulwark-bench", targets: ["bulwark-bench"]),
+        .executable(name: "bulwark-echo", targets: ["bulwark-echo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(
+            name: "CBulwarkShims",
+            linkerSettings: [.linkedLibrary("anl"), .linkedLibrary("jemalloc")]
+        ),
+        .target(name: "BulwarkSys", dependencies: ["CBulwarkShims"]),
+        .target(name: "Buffers", dependencies: ["BulwarkSys"]),
+        .target(name: "Engine", dependencies: ["BulwarkSys"]),
+        .target(name: "Config"),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "BulwarkSys", "Engine", "Buffers", "Config",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "bulwark",
+            dependencies: [
+                "Gateway", "Config", "BulwarkSys",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "bulwark-bench",
+            dependencies: ["BulwarkSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "bulwark-echo",
+            dependencies: ["BulwarkSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        // Blocking socket helpers and scripted backends shared by the test targets.
+        .target(name: "BulwarkTestSupport", dependencies: ["BulwarkSys"], path: "Tests/Support"),
+        .testTarget(name: "BulwarkSysTests", dependencies: ["BulwarkSys"]),
+        .testTarget(name: "BuffersTests", dependencies: ["Buffers"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

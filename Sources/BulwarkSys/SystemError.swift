@@ -1,0 +1,37 @@
+import Glibc
+
+/// The one error type for a failed libc call: which call, and errno. EINTR never reaches callers
+/// (the wrappers retry it) and EAGAIN is returned as a value, not thrown.
+public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let call: String
+    public let errno: Int32
+
+    public init(_ call: String, errno: Int32) {
+        self.call = call
+        self.errno = errno
+    }
+
+    /// Captures the calling thread's errno right after a failed call.
+    @inline(__always)
+    static func last(_ call: String) -> SystemError { SystemError(call, errno: Glibc.errno) }
+
+    public var description: String { "\(call): \(Errno.describe(errno))" }
+}
+
+public enum Errno {
+    public static func describe(_ code: Int32) -> String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+}
+
+/// Retries a libc call while it fails with EINTR; returns the call's result (negative on failure,
+/// errno left set).
+@inline(__always)
+func retryingInterrupts<R: BinaryInteger>(_ body: () -> R) -> R {
+    while true {
+        let result = body()
+        if result < 0 && errno == EINTR { continue }
+        return result
+    }
+}

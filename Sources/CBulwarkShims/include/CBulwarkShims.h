@@ -1,0 +1,45 @@
+// C declarations Swift cannot import from Glibc alone: its umbrella lacks these headers and is
+// built without _GNU_SOURCE. Everything here is a thin wrapper; policy lives in Swift.
+#ifndef CBULWARK_SHIMS_H
+#define CBULWARK_SHIMS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <sys/signalfd.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#if !__has_include(<jemalloc/jemalloc.h>)
+#error "jemalloc headers are missing: install Debian's libjemalloc-dev (apt-get install libjemalloc-dev), or run 'make deps'"
+#endif
+
+/// accept4(2): only visible with _GNU_SOURCE.
+int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
+
+/// The jemalloc version string, or NULL when mallctl fails.
+const char *bulwark_jemalloc_version(void);
+
+/// 1 when malloc(3) in this process is served by jemalloc: a probe allocation made through libc's
+/// malloc symbol moves jemalloc's per-thread allocation counter.
+int bulwark_jemalloc_is_active(void);
+
+/// Bytes allocated by the application as jemalloc counts them (stats.allocated after an epoch
+/// refresh), or -1.
+int64_t bulwark_jemalloc_allocated_bytes(void);
+
+/// Asks jemalloc to return unused dirty pages to the kernel now (arena.<all>.purge).
+void bulwark_jemalloc_purge(void);
+
+/// gettid(2).
+int bulwark_gettid(void);
+
+/// pthread_setname_np for the calling thread (names show in top -H and /proc).
+void bulwark_set_thread_name(const char *name);
+
+#endif

@@ -1,0 +1,56 @@
+// Checks that need more than one table: unique names, bind addresses that cannot both be
+// bound, and listeners naming a backend that does not exist.
+
+extension ConfigValidator {
+    mutating func checkUniqueNames(_ sections: [SectionValues], key: ConfigKey, noun: String) {
+        var firstLines: [String: Int] = [:]
+        for section in sections {
+            guard let name = section.text(key) else { continue }
+            let line = section.line(of: key)
+            if let firstLine = firstLines[name] {
+                report(line: line, key: section.path(key),
+                       "duplicate \(noun) name \(TOMLText.quoted(name)) (first defined on line \(firstLine))")
+            } else {
+                firstLines[name] = line
+            }
+        }
+    }
+
+    /// The same address twice, or a specific address and the wildcard of its family on the same
+    /// port: the second bind would fail (or, with SO_REUSEPORT, silently share the port).
+    /// Port 0 never conflicts: the kernel gives each such listener its own port.
+    mutating func checkBindAddresses(_ listeners: [SectionValues]) {
+        let key = ConfigKeys.listenerBind
+        var earlier: [(address: EndpointAddress, line: Int, name: String)] = []
+        for listener in listeners {
+            guard let address = listener.address(key), address.port != 0 else { continue }
+            let line = listener.line(of: key)
+            let conflict = earlier.first {
+                $0.address.family == address.family && $0.address.port == address.port
+                    && ($0.address == address || $0.address.isWildcard || address.isWildcard)
+            }
+            if let conflict {
+                let other = "listener \(TOMLText.quoted(conflict.name)) (line \(conflict.line))"
+                if conflict.address == address {
+                    report(line: line, key: listener.path(key), "address \(address) is already bound by \(other)")
+                } else {
+                    report(line: line, key: listener.path(key), "address \(address) overlaps \(conflict.address) of \(other)")
+                }
+            }
+            earlier.append((address, line, listener.rawString(ConfigKeys.listenerName) ?? listener.prefix))
+        }
+    }
+
+    mutating func checkBackendReferences(listeners: [SectionValues], backends: [SectionValues]) {
+        let key = ConfigKeys.listenerBackend
+        let backendNames = backends.compactMap { $0.rawString(ConfigKeys.backendName) }
+        for listener in listeners {
+            guard let name = listener.text(key), !backendNames.contains(name) else { continue }
+            let known = backendNames.isEmpty
+                ? "no [[backend]] is defined"
+                : "defined backends: " + backendNames.map(TOMLText.quoted).joined(separator: ", ")
+            report(line: listener.line(of: key), key: listener.path(key),
+                   "backend \(TOMLText.quoted(name)) is not defined; \(known)")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+// From read section values to the public model, and the model's defaults, which are the key
+// table's defaults run through the same reader.
+
+extension ServerConfig {
+    init?(_ values: SectionValues) {
+        let workers: Int?
+        switch values.value(ConfigKeys.workers) {
+        case .auto?: workers = nil
+        case .integer(let count)?: workers = count
+        default: return nil
+        }
+        guard let highWaterBytes = values.integer(ConfigKeys.highWater) else { return nil }
+        self.init(workers: workers, highWaterBytes: highWaterBytes)
+    }
+}
+
+extension LogConfig {
+    init?(_ values: SectionValues) {
+        guard let name = values.text(ConfigKeys.logLevel), let level = LogLevel(rawValue: name) else { return nil }
+        self.init(level: level)
+    }
+}
+
+extension ListenerConfig {
+    init?(_ values: SectionValues) {
+        guard let name = values.text(ConfigKeys.listenerName),
+              let bind = values.address(ConfigKeys.listenerBind),
+              let modeName = values.text(ConfigKeys.listenerMode),
+              let mode = ListenerMode(rawValue: modeName),
+              let backend = values.text(ConfigKeys.listenerBackend),
+              let backlog = values.integer(ConfigKeys.listenerBacklog) else { return nil }
+        self.init(name: name, bind: bind, mode: mode, backend: backend, backlog: backlog, line: values.table.line)
+    }
+}
+
+extension BackendConfig {
+    init?(_ values: SectionValues) {
+        guard let name = values.text(ConfigKeys.backendName),
+              let servers = values.addresses(ConfigKeys.backendServers),
+              let connectTimeout = values.duration(ConfigKeys.backendConnectTimeout) else { return nil }
+        self.init(name: name, servers: servers, connectTimeout: connectTimeout, line: values.table.line)
+    }
+}
+
+/// Defaults derived from ConfigKeys. A failure here is a broken key table (a programming
+/// error caught by the tests), never bad user input.
+enum ConfigDefaults {
+    static let server: ServerConfig = {
+        guard let config = ServerConfig(readEmpty(.server)) else { preconditionFailure("ConfigKeys: [server] defaults do not decode") }
+        return config
+    }()
+
+    static let log: LogConfig = {
+        guard let config = LogConfig(readEmpty(.log)) else { preconditionFailure("ConfigKeys: [log] defaults do not decode") }
+        return config
+    }()
+
+    static let backlog: Int = {
+        guard let backlog = readEmpty(.listener).integer(ConfigKeys.listenerBacklog) else {
+            preconditionFailure("ConfigKeys: the listener backlog default does not decode")
+        }
+        return backlog
+    }()
+
+    static let connectTimeout: Duration = {
+        guard let timeout = readEmpty(.backend).duration(ConfigKeys.backendConnectTimeout) else {
+            preconditionFailure("ConfigKeys: the backend connect_timeout default does not decode")
+        }
+        return timeout
+    }()
+
+    /// A section with every key left out: required keys are missing, the rest take defaults.
+    private static func readEmpty(_ section: ConfigSection) -> SectionValues {
+        var validator = ConfigValidator(file: "<defaults>")
+        return validator.read(section, from: TOMLTable(line: 0), prefix: section.rawValue)
+    }
+}

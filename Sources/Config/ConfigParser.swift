@@ -1,0 +1,23 @@
+/// Reads and validates a config file's text. `file` is only used in messages.
+///
+/// On failure every problem found is reported at once, ordered by line, each as
+/// `FILE:LINE: KEY: MESSAGE`. A TOML syntax error stops reading, so it comes alone.
+public enum ConfigParser {
+    public static func parse(text: String, file: String) throws(ConfigErrors) -> GatewayConfig {
+        let root: TOMLTable
+        do throws(TOMLSyntaxError) {
+            root = try TOMLParser.parse(text: text, file: file)
+        } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: file, line: error.line, key: "", message: error.message)])
+        }
+        var validator = ConfigValidator(file: file)
+        let config = validator.validate(root)
+        if let config, validator.issues.isEmpty { return config }
+        if validator.issues.isEmpty {
+            // Every path to a nil config reports an issue first; this keeps a bug from
+            // turning into an error without a message.
+            validator.report(line: 1, key: "", "internal error: the config could not be built")
+        }
+        throw ConfigErrors(issues: validator.sortedIssues)
+    }
+}

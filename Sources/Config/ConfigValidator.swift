@@ -1,0 +1,81 @@
+// Walks the parsed TOML: sorts the top-level tables into sections, reads each, runs the checks
+// that span sections, and builds the model only when nothing at all was wrong. Every problem is
+// collected; none stops the others from being found.
+
+struct ConfigValidator {
+    let file: String
+    private(set) var issues: [ConfigIssue] = []
+
+    init(file: String) {
+        self.file = file
+    }
+
+    mutating func report(line: Int, key: String, _ message: String) {
+        issues.append(ConfigIssue(file: file, line: line, key: key, message: message))
+    }
+
+    /// Issues by line; issues on the same line keep the order they were found in.
+    var sortedIssues: [ConfigIssue] {
+        issues.enumerated()
+            .sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }
+            .map(\.element)
+    }
+
+    mutating func validate(_ root: TOMLTable) -> GatewayConfig? {
+        let tables = sortSections(root)
+        let server = read(.server, from: tables[.server]?.first ?? TOMLTable(line: 0), prefix: "server")
+        let log = read(.log, from: tables[.log]?.first ?? TOMLTable(line: 0), prefix: "log")
+        let listeners = (tables[.listener] ?? []).enumerated().map { index, table in
+            read(.listener, from: table, prefix: "listener[\(index)]")
+        }
+        let backends = (tables[.backend] ?? []).enumerated().map { index, table in
+            read(.backend, from: table, prefix: "backend[\(index)]")
+        }
+
+        if listeners.isEmpty && root[ConfigSection.listener.rawValue] == nil {
+            report(line: 1, key: ConfigSection.listener.rawValue, "no [[listener]] is defined; at least one is required")
+        }
+        checkUniqueNames(listeners, key: ConfigKeys.listenerName, noun: "listener")
+        checkUniqueNames(backends, key: ConfigKeys.backendName, noun: "backend")
+        checkBindAddresses(listeners)
+        checkBackendReferences(listeners: listeners, backends: backends)
+
+        guard issues.isEmpty,
+              let serverConfig = ServerConfig(server),
+              let logConfig = LogConfig(log) else { return nil }
+        let listenerConfigs = listeners.compactMap(ListenerConfig.init)
+        let backendConfigs = backends.compactMap(BackendConfig.init)
+        guard listenerConfigs.count == listeners.count, backendConfigs.count == backends.count else { return nil }
+        return GatewayConfig(file: file, server: serverConfig, log: logConfig, listeners: listenerConfigs, backends: backendConfigs)
+    }
+
+    /// Top-level entries must be the known sections, in the right shape.
+    private mutating func sortSections(_ root: TOMLTable) -> [ConfigSection: [TOMLTable]] {
+        var tables: [ConfigSection: [TOMLTable]] = [:]
+        let knownTables = ConfigSection.allCases.map(\.header).joined(separator: ", ")
+        for entry in root.entries {
+            guard let section = ConfigSection(rawValue: entry.key) else {
+                switch entry.node.value {
+                case .table:
+                    report(line: entry.line, key: entry.key, "unknown table [\(TOMLText.key(entry.key))]; known tables: \(knownTables)")
+                case .tableArray:
+                    report(line: entry.line, key: entry.key, "unknown table [[\(TOMLText.key(entry.key))]]; known tables: \(knownTables)")
+                default:
+                    report(line: entry.line, key: entry.key, "unknown top-level key; keys belong in a table: \(knownTables)")
+                }
+                continue
+            }
+            switch (section.isArrayOfTables, entry.node.value) {
+            case (false, .table(let table)):
+                tables[section] = [table]
+            case (true, .tableArray(let list)):
+                tables[section] = list
+            case (false, _):
+                report(line: entry.line, key: entry.key, "must be a table: write \(section.header) on a line of its own, then its keys")
+            case (true, _):
+                report(line: entry.line, key: entry.key, "must be an array of tables: write \(section.header) before each entry")
+            }
+        }
+        return tables
+    }
+}

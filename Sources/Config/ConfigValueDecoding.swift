@@ -1,0 +1,148 @@
+// Turning one TOML value into a checked config value, by the key's kind. Values that need
+// other sections (a listener's backend) are checked later, in ConfigCrossChecks.swift.
+
+/// A decoded value; the section readers pick the case their key's kind produces.
+enum ConfigValue: Equatable {
+    case integer(Int)
+    case auto
+    case text(String)
+    case duration(Duration)
+    case address(EndpointAddress)
+    case addresses([EndpointAddress])
+}
+
+/// A problem with a value; `keySuffix` is set for an array element (`[1]`), with its own line.
+struct DecodeFailure: Equatable {
+    var line: Int
+    var keySuffix = ""
+    var message: String
+}
+
+enum DecodeOutcome: Equatable {
+    case value(ConfigValue)
+    case failed([DecodeFailure])
+}
+
+extension ConfigValueKind {
+    func decode(_ node: TOMLNode, keyName: String) -> DecodeOutcome {
+        let value = node.value
+        func fail(_ message: String) -> DecodeOutcome {
+            .failed([DecodeFailure(line: node.line, message: message)])
+        }
+        let wrongType = fail("expected \(expectation), got \(value.summary)")
+
+        switch self {
+        case .integer(let range):
+            guard case .integer(let number) = value else { return wrongType }
+            guard range.contains(number) else {
+                return fail("must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            }
+            return .value(.integer(number))
+
+        case .integerOrAuto(let range):
+            if case .string("auto") = value { return .value(.auto) }
+            guard case .integer(let number) = value else { return wrongType }
+            guard range.contains(number) else {
+                return fail("must be between \(range.lowerBound) and \(range.upperBound) (or \"auto\"), got \(number)")
+            }
+            return .value(.integer(number))
+
+        case .byteSize(let range):
+            let bytes: Int
+            switch value {
+            case .integer(let number):
+                bytes = number
+            case .string(let text):
+                guard let parsed = ByteSizes.parse(text) else {
+                    return fail("invalid size \(TOMLText.quoted(text)); use a number of bytes, or a number with KiB, MiB or GiB, like \"256KiB\"")
+                }
+                bytes = parsed
+            default:
+                return wrongType
+            }
+            guard range.contains(bytes) else {
+                return fail("must be between \(ByteSizes.format(range.lowerBound)) and \(ByteSizes.format(range.upperBound)), got \(bytes < 0 ? String(bytes) : ByteSizes.format(bytes))")
+            }
+            return .value(.integer(bytes))
+
+        case .duration(let range):
+            if case .integer(let number) = value {
+                return fail("expected \(expectation), got the integer \(number): a duration needs a unit")
+            }
+            guard case .string(let text) = value else { return wrongType }
+            guard let duration = Durations.parse(text) else {
+                return fail("invalid duration \(TOMLText.quoted(text)); use a number with a unit (ns, us, ms, s, m, h), like \"3s\" or \"250ms\"")
+            }
+            guard range.contains(duration) else {
+                return fail("must be between \(Durations.format(range.lowerBound)) and \(Durations.format(range.upperBound)), got \(Durations.format(duration))")
+            }
+            return .value(.duration(duration))
+
+        case .choice(let supported, let notYetSupported):
+            guard case .string(let text) = value else { return wrongType }
+            if supported.contains(text) { return .value(.text(text)) }
+            let supportedList = supported.joined(separator: ", ")
+            if notYetSupported.contains(text) {
+                return fail("\(keyName) \(TOMLText.quoted(text)) is not supported yet; supported: \(supportedList)")
+            }
+            return fail("unknown \(keyName) \(TOMLText.quoted(text)); supported: \(supportedList)")
+
+        case .name:
+            guard case .string(let text) = value else { return wrongType }
+            guard !text.isEmpty else { return fail("must not be empty") }
+            guard text.utf8.allSatisfy(Self.isNameByte) else {
+                return fail("invalid name \(TOMLText.quoted(text)); use only letters, digits, \"_\", \".\" and \"-\"")
+            }
+            return .value(.text(text))
+
+        case .reference:
+            guard case .string(let text) = value else { return wrongType }
+            return .value(.text(text))
+
+        case .listenAddress:
+            guard case .string(let text) = value else { return wrongType }
+            switch EndpointParser.parseDetailed(text, allowingPortZero: true) {
+            case .success(let address): return .value(.address(address))
+            case .failure(let error): return fail(error.message)
+            }
+
+        case .serverAddresses:
+            guard case .array(let items) = value else { return wrongType }
+            return Self.decodeServers(items, line: node.line)
+        }
+    }
+
+    private static func decodeServers(_ items: [TOMLNode], line: Int) -> DecodeOutcome {
+        guard !items.isEmpty else {
+            return .failed([DecodeFailure(line: line, message: "must list at least one server")])
+        }
+        var addresses: [EndpointAddress] = []
+        var firstLines: [EndpointAddress: Int] = [:]
+        var failures: [DecodeFailure] = []
+        for (index, item) in items.enumerated() {
+            let suffix = "[\(index)]"
+            guard case .string(let text) = item.value else {
+                failures.append(DecodeFailure(line: item.line, keySuffix: suffix,
+                                              message: "expected a string like \"127.0.0.1:7001\", got \(item.value.summary)"))
+                continue
+            }
+            switch EndpointParser.parseDetailed(text, allowingPortZero: false) {
+            case .success(let address):
+                if let firstLine = firstLines[address] {
+                    failures.append(DecodeFailure(line: item.line, keySuffix: suffix,
+                                                  message: "server \(address) is listed twice (first on line \(firstLine))"))
+                } else {
+                    firstLines[address] = item.line
+                    addresses.append(address)
+                }
+            case .failure(let error):
+                failures.append(DecodeFailure(line: item.line, keySuffix: suffix, message: error.message))
+            }
+        }
+        return failures.isEmpty ? .value(.addresses(addresses)) : .failed(failures)
+    }
+
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        TOMLCharacters.isBareKeyByte(byte) || byte == TOMLCharacters.dot
+    }
+}

@@ -1,0 +1,110 @@
+// The validated configuration. Defaults come from the key table in ConfigKeys.swift; the
+// `defaults` values below are produced by running an empty section through the same reader.
+
+public struct GatewayConfig: Sendable, Equatable {
+    /// The file name the config was read from, as given to the parser (used in messages).
+    public var file: String
+    public var server: ServerConfig
+    public var log: LogConfig
+    public var listeners: [ListenerConfig]
+    public var backends: [BackendConfig]
+
+    public init(file: String, server: ServerConfig, log: LogConfig, listeners: [ListenerConfig], backends: [BackendConfig]) {
+        self.file = file
+        self.server = server
+        self.log = log
+        self.listeners = listeners
+        self.backends = backends
+    }
+
+    public func backend(named name: String) -> BackendConfig? {
+        backends.first { $0.name == name }
+    }
+
+    public func listener(named name: String) -> ListenerConfig? {
+        listeners.first { $0.name == name }
+    }
+}
+
+public struct ServerConfig: Sendable, Equatable {
+    /// Worker threads; nil means one per CPU (`workers = "auto"`).
+    public var workers: Int?
+    /// Per-direction relay queue high-water mark: above it the other side stops being read.
+    public var highWaterBytes: Int
+
+    public init(workers: Int?, highWaterBytes: Int) {
+        self.workers = workers
+        self.highWaterBytes = highWaterBytes
+    }
+
+    /// `[server]` with every key left out.
+    public static let defaults: ServerConfig = ConfigDefaults.server
+}
+
+public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+public struct LogConfig: Sendable, Equatable {
+    public var level: LogLevel
+
+    public init(level: LogLevel) {
+        self.level = level
+    }
+
+    /// `[log]` with every key left out.
+    public static let defaults: LogConfig = ConfigDefaults.log
+}
+
+public enum ListenerMode: String, Sendable, Equatable, CaseIterable {
+    /// Bytes relayed unchanged between a client and one backend server.
+    case tcp
+}
+
+public struct ListenerConfig: Sendable, Equatable {
+    public var name: String
+    /// May have port 0 (the kernel picks a free port; tests use it).
+    public var bind: EndpointAddress
+    public var mode: ListenerMode
+    /// Name of a `[[backend]]`; validation guarantees it exists.
+    public var backend: String
+    /// Listen queue length for listen(2), 1...65535.
+    public var backlog: Int
+    /// Line of the `[[listener]]` header, for messages at run time.
+    public var line: Int
+
+    public init(
+        name: String, bind: EndpointAddress, mode: ListenerMode, backend: String,
+        backlog: Int = ListenerConfig.defaultBacklog, line: Int = 0
+    ) {
+        self.name = name
+        self.bind = bind
+        self.mode = mode
+        self.backend = backend
+        self.backlog = backlog
+        self.line = line
+    }
+
+    public static let defaultBacklog: Int = ConfigDefaults.backlog
+}
+
+public struct BackendConfig: Sendable, Equatable {
+    public var name: String
+    /// At least one; every port is 1...65535.
+    public var servers: [EndpointAddress]
+    public var connectTimeout: Duration
+    /// Line of the `[[backend]]` header, for messages at run time.
+    public var line: Int
+
+    public init(
+        name: String, servers: [EndpointAddress],
+        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, line: Int = 0
+    ) {
+        self.name = name
+        self.servers = servers
+        self.connectTimeout = connectTimeout
+        self.line = line
+    }
+
+    public static let defaultConnectTimeout: Duration = ConfigDefaults.connectTimeout
+}

@@ -1,0 +1,178 @@
+import BulwarkSys
+import Glibc
+import Synchronization
+
+// The leader-follower engine.
+//
+// N equal worker threads share ONE epoll. The leader lock (a pthread mutex: it parks waiters
+// instead of spinning) is held by at most one thread, the leader. The leader takes the next
+// event from the shared ready list; only when that list is empty does it call epoll_wait, still
+// holding the lock, so followers sleep on the lock meanwhile. Having taken an event it unlocks
+// (handing leadership on) and handles the event while another thread leads.
+//
+// Rules that make this safe:
+// 1. Every fd is armed EPOLLONESHOT: once an event for it is harvested the kernel reports nothing
+//    more for it until it is re-armed, so one thread at a time handles a given fd. The handler
+//    re-arms it (Engine.rearm) with the interest it now needs, or leaves it disarmed.
+// 2. epoll data is a Registration token (slot, generation, source), never a pointer. An event for
+//    a slot freed (and maybe reused) since it was harvested fails the generation check and is
+//    dropped (counted in staleEvents).
+// 3. A handler owning several fds (a relay session: client, backend, timer) may be entered by two
+//    threads at once for two different fds; it serialises itself with its own lock, and while
+//    holding it may re-arm any of its fds.
+// 4. Anything else that touches a handler from another thread goes through that handler's lock.
+//
+// A slot's states:
+//   free --add--> live(gen) --remove--> free(gen+1)
+//   event(token gen) on live(gen)  -> handler.handle
+//   event(token gen) on free/live(gen') with gen' != gen -> dropped (stale)
+//
+// The wake-up eventfd is level-triggered (not one-shot): once stop() signals it, every thread
+// that leads sees it at once and leaves. Signals come through a signalfd on the same epoll.
+public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/readyNext/readyCount are only touched under leaderLock; the rest is immutable, atomic or Mutex-guarded
+    public let workerCount: Int
+    public let epoll: Epoll
+    private let registry = Registry()
+    private let leaderLock = PthreadMutex()
+    private let readyCapacity: Int32
+    private let readyEvents: UnsafeMutablePointer<EpollEventRecord>
+    private var readyNext = 0
+    private var readyCount = 0
+    private let stopping = Atomic<Bool>(false)
+    private let waker: EventFD
+    private let scratchBytes: Int
+    private let staleEventCount = Atomic<Int>(0)
+    private let handledEventCount = Atomic<Int>(0)
+    private let wakeActions = Mutex<[@Sendable () -> Void]>([])
+
+    /// `eventsPerWait` bounds one epoll_wait harvest; `scratchBytes` is each thread's read buffer.
+    public init(workers: Int, eventsPerWait: Int = 64, scratchBytes: Int = 64 * 1024) throws(SystemError) {
+        precondition(workers >= 1)
+        workerCount = workers
+        epoll = try Epoll()
+        waker = try EventFD()
+        readyCapacity = Int32(eventsPerWait)
+        readyEvents = .allocate(capacity: eventsPerWait)
+        self.scratchBytes = scratchBytes
+        try epoll.add(waker.fd, events: .readable, data: Engine.wakeToken)
+    }
+
+    deinit {
+        readyEvents.deallocate()
+        waker.close()
+        epoll.close()
+    }
+
+    private static let wakeToken = UInt64.max
+
+    // MARK: registrations
+
+    /// Gives `handler` a slot; its fds are then added with `add(fd:source:...)`.
+    public func register(_ handler: any EventHandler) -> Registration { registry.add(handler) }
+
+    /// Frees the slot: events already harvested for it are dropped from now on. Close the fds
+    /// (which removes them from the epoll) before or after, under the handler's lock.
+    public func unregister(_ registration: Registration) { registry.remove(registration) }
+
+    /// EPOLL_CTL_ADD, one-shot.
+    public func add(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
+        try epoll.add(fd, events: interest.union(.oneShot), data: registration.token(source: source))
+    }
+
+    /// EPOLL_CTL_MOD, one-shot: the handler's way to say what it wants next for this fd.
+    @inline(__always)
+    public func rearm(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
+        try epoll.modify(fd, events: interest.union(.oneShot), data: registration.token(source: source))
+    }
+
+    public var liveRegistrations: Int { registry.liveCount }
+    public var staleEvents: Int { staleEventCount.load(ordering: .relaxed) }
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    // MARK: running
+
+    /// Runs the worker threads; returns when stop() was called and every thread has left. The
+    /// calling thread is one of the workers. Block signals (SignalFD) before calling this: the
+    /// threads inherit the calling thread's mask.
+    public func run() throws(SystemError) {
+        var threads: [NativeThread] = []
+        for index in 1..<workerCount {
+            let context = WorkerContext(index: index, scratchBytes: scratchBytes)
+            threads.append(try NativeThread.start(name: "bulwark-w\(index)") { [self] in workerLoop(context) })
+        }
+        workerLoop(WorkerContext(index: 0, scratchBytes: scratchBytes))
+        for thread in threads { thread.join() }
+    }
+
+    /// Asks every thread to leave; safe from any thread (a handler, a signal handler's event).
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+        waker.signal()
+    }
+
+    /// Runs `action` on a worker thread soon (the eventfd wakes the leader).
+    public func schedule(_ action: @escaping @Sendable () -> Void) {
+        wakeActions.withLock { $0.append(action) }
+        waker.signal()
+    }
+
+    /// After run() returned: tells every remaining handler to release its fds.
+    public func closeRemaining() {
+        for handler in registry.allHandlers() { handler.engineStopped() }
+    }
+
+    private func workerLoop(_ context: WorkerContext) {
+        while true {
+            leaderLock.lock()
+            if stopping.load(ordering: .acquiring) {
+                leaderLock.unlock()
+                return
+            }
+            if readyNext == readyCount {
+                // This thread leads: wait for the kernel while followers sleep on the lock.
+                readyNext = 0
+                readyCount = (try? epoll.wait(into: readyEvents, capacity: readyCapacity, timeoutMilliseconds: -1)) ?? 0
+                if readyCount == 0 {
+                    leaderLock.unlock()
+                    continue
+                }
+            }
+            let event = readyEvents[readyNext]
+            readyNext += 1
+            leaderLock.unlock()
+            dispatch(data: event.token, events: event.readiness, worker: context)
+        }
+    }
+
+    /// Routes one harvested event to its handler, or drops it as stale.
+    @inline(__always)
+    func dispatch(data: UInt64, events: EpollEvents, worker: WorkerContext) {
+        if data == Engine.wakeToken {
+            runWakeActions()
+            return
+        }
+        let (registration, source) = Registration.decode(data)
+        guard let handler = registry.resolve(registration) else {
+            staleEventCount.add(1, ordering: .relaxed)
+            return
+        }
+        handler.handle(events, source: source, worker: worker)
+    }
+
+    private func runWakeActions() {
+        if stopping.load(ordering: .acquiring) { return }  // stays readable so every thread sees the stop
+        waker.drain()
+        let actions = wakeActions.withLock { actions in
+            let taken = actions
+            actions.removeAll()
+            return taken
+        }
+        for action in actions { action() }
+    }
+
+    /// Test hook: delivers a raw epoll token as if epoll_wait had returned it.
+    public func deliverForTesting(token: UInt64, events: EpollEvents) {
+        let context = WorkerContext(index: -1, scratchBytes: 16)
+        dispatch(data: token, events: events, worker: context)
+    }
+}

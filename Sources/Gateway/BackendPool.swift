@@ -1,0 +1,40 @@
+import BulwarkSys
+import Config
+import Synchronization
+
+/// The servers of one [[backend]] and the round-robin cursor shared by its listeners.
+public final class BackendPool: Sendable {
+    public let name: String
+    public let servers: [SocketAddress]
+    public let connectTimeoutNanoseconds: Int64
+    public let statistics = BackendStatistics()
+    let failureLog = RateLimitedLog()
+    private let cursor = Atomic<Int>(0)
+
+    public init(name: String, servers: [SocketAddress], connectTimeout: Duration) {
+        precondition(!servers.isEmpty)
+        self.name = name
+        self.servers = servers
+        let (seconds, attoseconds) = connectTimeout.components
+        connectTimeoutNanoseconds = max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+
+    convenience init(_ config: BackendConfig) {
+        self.init(name: config.name, servers: config.servers.map(SocketAddress.init(endpoint:)),
+                  connectTimeout: config.connectTimeout)
+    }
+
+    /// Index of the first server to try for a new connection (round robin). When it fails the
+    /// caller moves on to the following ones in order.
+    func nextFirstServer() -> Int {
+        let ticket = cursor.add(1, ordering: .relaxed).newValue - 1
+        return ticket % servers.count
+    }
+}
+
+extension SocketAddress {
+    init(endpoint: EndpointAddress) {
+        // The config layer has validated the address: 4 or 16 bytes.
+        self = SocketAddress(addressBytes: endpoint.bytes, port: endpoint.port)!
+    }
+}

@@ -1,0 +1,112 @@
+import Buffers
+import BulwarkSys
+import Config
+import Engine
+import Glibc
+import Logging
+import Synchronization
+
+/// A failure to start: which listener or resource, and why.
+public struct StartError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The running gateway of one worker process: the engine, its listeners and backend pools.
+public final class GatewayRuntime: Sendable {
+    public let engine: Engine
+    public let listeners: [Listener]
+    public let backends: [String: BackendPool]
+    private let logger: Logger
+    private let signalWatcher: SignalWatcher?
+    private let stopRequested = Atomic<Bool>(false)
+
+    /// Binds every listener (a bind error stops start-up), but accepts nothing until run().
+    /// `handleSignals` blocks SIGTERM, SIGINT, SIGHUP and SIGUSR2 in the calling thread (the
+    /// worker threads inherit the mask) and reads them through a signalfd on the engine.
+    public init(config: GatewayConfig, logger: Logger, handleSignals: Bool, pool: BufferPool = .shared) throws(StartError) {
+        self.logger = logger
+        let workers = config.server.workers ?? ProcessFacts.onlineProcessors()
+        do {
+            engine = try Engine(workers: workers)
+        } catch {
+            throw StartError(description: "engine: \(error)")
+        }
+        var backends: [String: BackendPool] = [:]
+        for backend in config.backends { backends[backend.name] = BackendPool(backend) }
+        self.backends = backends
+        var listeners: [Listener] = []
+        for listener in config.listeners {
+            guard let backend = backends[listener.backend] else {
+                throw StartError(description: "listener \(listener.name): no backend named \(listener.backend)")
+            }
+            let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
+                                       statistics: ListenerStatistics(), logger: logger,
+                                       highWaterBytes: config.server.highWaterBytes)
+            do {
+                listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
+                                              backlog: Int32(listener.backlog), context: context))
+            } catch {
+                for opened in listeners { opened.close() }
+                throw StartError(description: "listener \(listener.name) (\(listener.bind)): \(error)")
+            }
+        }
+        self.listeners = listeners
+        if handleSignals {
+            do {
+                let signals = try SignalFD(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR2])
+                let box = WeakRuntime()
+                signalWatcher = SignalWatcher(signals: signals, engine: engine) { signal in box.runtime?.received(signal) }
+                box.runtime = self
+            } catch {
+                throw StartError(description: "signals: \(error)")
+            }
+        } else {
+            signalWatcher = nil
+        }
+    }
+
+    /// Serves until stop() (or SIGTERM/SIGINT); then closes what is left and returns.
+    public func run() throws(StartError) {
+        do {
+            try signalWatcher?.start()
+            for listener in listeners { try listener.start() }
+        } catch {
+            throw StartError(description: "engine: \(error)")
+        }
+        logger.info("bulwark serving: \(engine.workerCount) workers, listeners \(listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " "))")
+        do {
+            try engine.run()
+        } catch {
+            throw StartError(description: "worker threads: \(error)")
+        }
+        engine.closeRemaining()
+        logger.info("bulwark stopped")
+    }
+
+    /// Stops accepting at once (listeners are closed first), then stops the engine; run() then
+    /// closes the remaining connections and returns.
+    public func stop() {
+        guard !stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for listener in listeners { listener.close() }
+        engine.stop()
+    }
+
+    private func received(_ signal: Int32) {
+        switch signal {
+        case SIGTERM, SIGINT:
+            logger.notice("\(SignalFD.name(signal)) received: closing listeners and connections")
+            stop()
+        default:
+            // Reload (SIGHUP) and binary upgrade (SIGUSR2) belong to the master process, which the
+            // lifecycle work adds; a lone worker keeps serving unchanged.
+            logger.warning("\(SignalFD.name(signal)) received: not handled by this version; still serving")
+        }
+    }
+
+    public func listener(named name: String) -> Listener? { listeners.first { $0.name == name } }
+}
+
+/// Lets the signal callback reach the runtime without a retain cycle through the engine.
+private final class WeakRuntime: @unchecked Sendable {  // @unchecked: `runtime` is set once during init, before any signal can be read
+    weak var runtime: GatewayRuntime?
+}

@@ -1,0 +1,116 @@
+import BulwarkSys
+import Engine
+import Glibc
+import Logging
+import Synchronization
+
+/// A listening socket on the engine. Accepts in a bounded loop until EAGAIN, hands each client to
+/// a relay session, and when accept4 fails for lack of fds or memory pauses accepting for
+/// `pauseNanoseconds` (a timerfd re-arms it) instead of spinning on a socket that stays readable.
+public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked: vars are touched only while holding `lock`
+    public let name: String
+    public let address: SocketAddress
+    public let statistics: ListenerStatistics
+    private let lock = Mutex<Void>(())
+    private var fd: Int32
+    private var pauseTimerFD: Int32 = -1
+    private var registration: Registration?
+    private let context: RelayContext
+    private let pauseLog = RateLimitedLog()
+
+    static let acceptsPerEvent = 64
+    static let pauseNanoseconds: Int64 = 100_000_000
+    private static let socketSource = 0
+    private static let pauseTimerSource = 1
+
+    /// Binds and listens now, so a bad address fails at start-up with a clear error.
+    init(name: String, bindAddress: SocketAddress, backlog: Int32, context: RelayContext) throws(SystemError) {
+        self.name = name
+        self.context = context
+        statistics = context.statistics
+        fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
+        address = (try? Sockets.localAddress(fd)) ?? bindAddress
+    }
+
+    /// Puts the socket on the engine's epoll.
+    func start() throws(SystemError) {
+        try lock.withLock { _ throws(SystemError) in
+            pauseTimerFD = try TimerFD.create()
+            let registration = context.engine.register(self)
+            self.registration = registration
+            try context.engine.add(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            try context.engine.add(fd: pauseTimerFD, source: Self.pauseTimerSource, of: registration, interest: .readable)
+        }
+    }
+
+    public func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
+        lock.withLock { _ in
+            guard let registration else { return }
+            if source == Self.pauseTimerSource {
+                TimerFD.acknowledge(pauseTimerFD)
+                rearm(registration, includingTimer: true)
+                return
+            }
+            if acceptBatch() { rearm(registration, includingTimer: false) }
+        }
+    }
+
+    /// Accepts up to `acceptsPerEvent` clients. Returns false when accepting is paused.
+    private func acceptBatch() -> Bool {
+        for _ in 0..<Self.acceptsPerEvent {
+            do {
+                switch try Sockets.accept4(fd) {
+                case .wouldBlock:
+                    return true
+                case .accepted(let client):
+                    statistics.accepted.increment()
+                    Sockets.setNoDelay(client)
+                    RelaySession.start(clientFD: client, context: context)
+                }
+            } catch {
+                switch error.errno {
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    statistics.acceptPauses.increment()
+                    pauseLog.log(context.logger, level: .error,
+                        "listener \(name): accept4: \(Errno.describe(error.errno)); pausing accepts for 100 ms")
+                    TimerFD.arm(pauseTimerFD, afterNanoseconds: Self.pauseNanoseconds)
+                    return false
+                default:
+                    // ECONNABORTED and friends concern one client only.
+                    continue
+                }
+            }
+        }
+        return true
+    }
+
+    /// Re-arms the listening socket, and the pause timer once it has fired (one-shot).
+    private func rearm(_ registration: Registration, includingTimer: Bool) {
+        do {
+            try context.engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            if includingTimer {
+                try context.engine.rearm(fd: pauseTimerFD, source: Self.pauseTimerSource, of: registration, interest: .readable)
+            }
+        } catch {
+            context.logger.error("listener \(name): epoll re-arm failed: \(error)")
+        }
+    }
+
+    /// Stops accepting for good and closes the socket (queued, unaccepted clients get a reset).
+    public func close() {
+        lock.withLock { _ in
+            guard let registration else {
+                if fd >= 0 { FileDescriptors.close(fd); fd = -1 }
+                return
+            }
+            context.engine.unregister(registration)
+            self.registration = nil
+            FileDescriptors.close(fd)
+            fd = -1
+            if pauseTimerFD >= 0 { FileDescriptors.close(pauseTimerFD) }
+            pauseTimerFD = -1
+        }
+    }
+
+    public func engineStopped() { close() }
+}

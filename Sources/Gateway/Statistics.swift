@@ -1,0 +1,36 @@
+import Synchronization
+
+/// Counters of one listener. Hot-path updates are relaxed atomics touched once per connection
+/// (bytes are added when a connection closes), never per packet.
+public final class ListenerStatistics: Sendable {
+    public let accepted = Atomic<Int>(0)
+    public let active = Atomic<Int>(0)
+    /// accept4 failed for lack of fds or memory and accepting was paused.
+    public let acceptPauses = Atomic<Int>(0)
+    /// Connections closed because no backend server could be reached.
+    public let backendUnavailable = Atomic<Int>(0)
+    /// Connections closed because a peer reset or a socket error broke the pair.
+    public let closedOnError = Atomic<Int>(0)
+    public let closedNormally = Atomic<Int>(0)
+    public let bytesFromClients = Atomic<Int>(0)
+    public let bytesToClients = Atomic<Int>(0)
+
+    public init() {}
+}
+
+/// Counters of one backend.
+public final class BackendStatistics: Sendable {
+    public let connectAttempts = Atomic<Int>(0)
+    public let connectFailures = Atomic<Int>(0)
+    public let connectTimeouts = Atomic<Int>(0)
+    /// Client connections for which every server failed.
+    public let exhausted = Atomic<Int>(0)
+
+    public init() {}
+}
+
+extension Atomic where Value == Int {
+    @inline(__always) func increment() { add(1, ordering: .relaxed) }
+    @inline(__always) func decrement() { subtract(1, ordering: .relaxed) }
+    public var value: Int { load(ordering: .relaxed) }
+}

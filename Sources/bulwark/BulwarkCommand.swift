@@ -1,0 +1,94 @@
+import ArgumentParser
+import BulwarkSys
+import Config
+import Gateway
+import Logging
+
+@main
+struct BulwarkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulwark",
+        abstract: "An access-layer gateway: holds many long-lived TCP connections and relays them to backends.",
+        version: VersionText.full(),
+        subcommands: [Run.self, Check.self]
+    )
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: [.short, .customLong("config")], help: "Path of the TOML config file.")
+    var configPath: String = "/etc/bulwark/bulwark.toml"
+}
+
+/// Reads and validates a config file; prints every error (file:line: key: message) to stderr.
+func loadConfig(_ path: String) throws -> GatewayConfig {
+    let text: String
+    do {
+        text = try Files.readText(path)
+    } catch {
+        StandardStreams.writeError("\(path): cannot read: \(Errno.describe(error.errno))")
+        throw ExitCode(2)
+    }
+    do {
+        return try ConfigParser.parse(text: text, file: path)
+    } catch {
+        StandardStreams.writeError(error.description)
+        throw ExitCode(2)
+    }
+}
+
+extension BulwarkCommand {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate a config file: exit 0 when valid, 2 with its errors otherwise.")
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let config = try loadConfig(options.configPath)
+            StandardStreams.writeOutput("\(options.configPath): valid (\(config.listeners.count) listeners, \(config.backends.count) backends)")
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the gateway in the foreground (logs go to stderr).")
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            let config = try loadConfig(options.configPath)
+            let level = Logger.Level(config.log.level)
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            let logger = Logger(label: "bulwark")
+            if !Jemalloc.isActive {
+                logger.warning("jemalloc is not the active allocator of this process")
+            }
+            let limits = ProcessFacts.openFileLimit()
+            if let raised = try? ProcessFacts.raiseOpenFileLimit(to: limits.hard), raised != limits.soft {
+                logger.info("open file limit raised from \(limits.soft) to \(raised)")
+            }
+            SignalFD.ignoreBrokenPipe()
+            do {
+                let runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
+                try runtime.run()
+            } catch {
+                logger.critical("cannot start: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+extension Logger.Level {
+    init(_ level: LogLevel) {
+        switch level {
+        case .trace: self = .trace
+        case .debug: self = .debug
+        case .info: self = .info
+        case .notice: self = .notice
+        case .warning: self = .warning
+        case .error: self = .error
+        case .critical: self = .critical
+        }
+    }
+}
