@@ -9,7 +9,7 @@ public enum ByteSizes {
     ]
 
     public static func parse(_ text: String) -> Int? {
-        let digitsEnd = text.utf8.firstIndex { !TOMLCharacters.isDecimalDigit($0) } ?? text.utf8.endIndex
+        let digitsEnd = text.utf8.firstIndex { !ASCII.isDecimalDigit($0) } ?? text.utf8.endIndex
         let digits = text[..<digitsEnd]
         let suffix = String(text[digitsEnd...])
         guard !digits.isEmpty, let number = Int(digits) else { return nil }

@@ -143,6 +143,6 @@ extension ConfigValueKind {
     }
 
     static func isNameByte(_ byte: UInt8) -> Bool {
-        TOMLCharacters.isBareKeyByte(byte) || byte == TOMLCharacters.dot
+        ASCII.isLetterOrDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
     }
 }

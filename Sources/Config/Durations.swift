@@ -17,7 +17,7 @@ public enum Durations {
             // The number: digits, then optionally "." and more digits.
             var whole: Int128 = 0
             var wholeDigits = 0
-            while position < bytes.count, TOMLCharacters.isDecimalDigit(bytes[position]) {
+            while position < bytes.count, ASCII.isDecimalDigit(bytes[position]) {
                 whole = whole * 10 + Int128(bytes[position] - UInt8(ascii: "0"))
                 guard whole <= Int128(Int64.max) else { return nil }
                 wholeDigits += 1
@@ -26,10 +26,10 @@ public enum Durations {
             guard wholeDigits > 0 else { return nil }
             var fraction: Int128 = 0
             var fractionScale: Int128 = 1
-            if position < bytes.count, bytes[position] == TOMLCharacters.dot {
+            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
                 position += 1
                 var fractionDigits = 0
-                while position < bytes.count, TOMLCharacters.isDecimalDigit(bytes[position]) {
+                while position < bytes.count, ASCII.isDecimalDigit(bytes[position]) {
                     // Digits past the 18th are below a nanosecond even for hours: dropped.
                     if fractionScale < 1_000_000_000_000_000_000 {
                         fraction = fraction * 10 + Int128(bytes[position] - UInt8(ascii: "0"))
@@ -42,7 +42,7 @@ public enum Durations {
             }
             // The unit: everything up to the next number.
             let unitStart = position
-            while position < bytes.count, !TOMLCharacters.isDecimalDigit(bytes[position]) { position += 1 }
+            while position < bytes.count, !ASCII.isDecimalDigit(bytes[position]) { position += 1 }
             let unitName = String(decoding: bytes[unitStart..<position], as: UTF8.self)
             guard let unit = units.first(where: { $0.name == unitName }) else { return nil }
             totalNanoseconds += whole * unit.nanoseconds + fraction * unit.nanoseconds / fractionScale

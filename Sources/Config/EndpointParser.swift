@@ -76,11 +76,11 @@ public enum EndpointParser {
             return EndpointParseError("missing host before the port; use \"*:port\" for every IPv4 address")
         }
         let utf8 = host.utf8
-        if utf8.allSatisfy({ TOMLCharacters.isDecimalDigit($0) || $0 == UInt8(ascii: ".") }) {
+        if utf8.allSatisfy({ ASCII.isDecimalDigit($0) || $0 == UInt8(ascii: ".") }) {
             return EndpointParseError("invalid IPv4 address \"\(host)\"")
         }
         let looksLikeHostName = utf8.allSatisfy {
-            (TOMLCharacters.isBareKeyByte($0) && $0 != UInt8(ascii: "_")) || $0 == UInt8(ascii: ".")
+            ASCII.isLetterOrDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
         }
         if looksLikeHostName {
             return EndpointParseError(hostNameMessage)
@@ -94,7 +94,7 @@ public enum EndpointParser {
             return .failure(EndpointParseError("missing port after \":\"; expected a number \(range)"))
         }
         // At most 5 digits, so the value cannot overflow before the range check.
-        guard text.utf8.count <= 5, text.utf8.allSatisfy(TOMLCharacters.isDecimalDigit),
+        guard text.utf8.count <= 5, text.utf8.allSatisfy(ASCII.isDecimalDigit),
               let value = Int(text), value <= 65535, allowingZero || value > 0 else {
             return .failure(EndpointParseError("invalid port \"\(text)\"; expected a number \(range)"))
         }

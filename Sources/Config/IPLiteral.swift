@@ -83,7 +83,7 @@ public enum IPLiteral {
                 result.append(UInt8(value))
                 value = 0
                 digitCount = 0
-            } else if TOMLCharacters.isDecimalDigit(byte) {
+            } else if ASCII.isDecimalDigit(byte) {
                 guard !(digitCount > 0 && value == 0) else { return nil }  // leading zero
                 value = value * 10 + Int(byte - UInt8(ascii: "0"))
                 digitCount += 1
@@ -110,7 +110,7 @@ public enum IPLiteral {
                 groups.append(UInt16(ipv4[2]) << 8 | UInt16(ipv4[3]))
                 continue
             }
-            guard (1...4).contains(piece.count), piece.allSatisfy(TOMLCharacters.isHexDigit),
+            guard (1...4).contains(piece.count), piece.allSatisfy(ASCII.isHexDigit),
                   let group = UInt16(String(decoding: piece, as: UTF8.self), radix: 16) else { return nil }
             groups.append(group)
         }

@@ -22,7 +22,7 @@ enum TOMLNumbers {
         if body == "inf" { return .float(sign == "-" ? -Double.infinity : Double.infinity) }
         if body == "nan" { return .float(Double.nan) }
         guard let first = body.utf8.first else { return hasSign ? .invalidNumber : .notANumber }
-        guard TOMLCharacters.isDecimalDigit(first) else {
+        guard ASCII.isDecimalDigit(first) else {
             return hasSign || first == TOMLCharacters.dot ? .invalidNumber : .notANumber
         }
         if let radixResult = parsePrefixedInteger(body, hasSign: hasSign) { return radixResult }
@@ -35,7 +35,7 @@ enum TOMLNumbers {
         let isDigit: (UInt8) -> Bool
         if body.hasPrefix("0x") {
             radix = 16
-            isDigit = TOMLCharacters.isHexDigit
+            isDigit = ASCII.isHexDigit
         } else if body.hasPrefix("0o") {
             radix = 8
             isDigit = { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }
@@ -54,7 +54,7 @@ enum TOMLNumbers {
 
     private static func parseDecimal(_ body: Substring, sign: String) -> Parsed {
         let integerEnd = body.firstIndex { $0 == "." || $0 == "e" || $0 == "E" } ?? body.endIndex
-        guard let integerDigits = digitsWithoutSeparators(body[..<integerEnd], isDigit: TOMLCharacters.isDecimalDigit),
+        guard let integerDigits = digitsWithoutSeparators(body[..<integerEnd], isDigit: ASCII.isDecimalDigit),
               integerDigits == "0" || !integerDigits.hasPrefix("0") else {
             return .invalidNumber
         }
@@ -67,7 +67,7 @@ enum TOMLNumbers {
         if rest.first == "." {
             rest = rest.dropFirst()
             let fractionEnd = rest.firstIndex { $0 == "e" || $0 == "E" } ?? rest.endIndex
-            guard let fraction = digitsWithoutSeparators(rest[..<fractionEnd], isDigit: TOMLCharacters.isDecimalDigit) else {
+            guard let fraction = digitsWithoutSeparators(rest[..<fractionEnd], isDigit: ASCII.isDecimalDigit) else {
                 return .invalidNumber
             }
             text += "." + fraction
@@ -80,7 +80,7 @@ enum TOMLNumbers {
                 exponentSign = String(first)
                 rest = rest.dropFirst()
             }
-            guard let exponent = digitsWithoutSeparators(rest, isDigit: TOMLCharacters.isDecimalDigit) else {
+            guard let exponent = digitsWithoutSeparators(rest, isDigit: ASCII.isDecimalDigit) else {
                 return .invalidNumber
             }
             text += "e" + exponentSign + exponent
@@ -111,7 +111,7 @@ enum TOMLNumbers {
     static func looksLikeDateOrTime(_ token: String) -> Bool {
         let bytes = Array(token.utf8)
         func digits(_ range: Range<Int>) -> Bool {
-            range.upperBound <= bytes.count && range.allSatisfy { TOMLCharacters.isDecimalDigit(bytes[$0]) }
+            range.upperBound <= bytes.count && range.allSatisfy { ASCII.isDecimalDigit(bytes[$0]) }
         }
         let isDate = digits(0..<4) && bytes.count > 4 && bytes[4] == UInt8(ascii: "-")
         let isTime = digits(0..<2) && bytes.count > 2 && bytes[2] == UInt8(ascii: ":")

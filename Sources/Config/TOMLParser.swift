@@ -38,12 +38,18 @@ public enum TOMLParser {
             path.append(try scanner.parseKey())
             scanner.skipBlanks()
             guard scanner.current == TOMLCharacters.dot else { break }
+            // The builder recurses once per part: keep that bounded.
+            guard path.count < TOMLScanner.maximumNesting else {
+                throw scanner.error("a table header has more than \(TOMLScanner.maximumNesting) parts")
+            }
             scanner.advance()
         }
         let closing = isArray ? "]]" : "]"
         guard scanner.current == TOMLCharacters.closeBracket,
               !isArray || scanner.peek(1) == TOMLCharacters.closeBracket else {
-            throw scanner.error("expected \"\(closing)\" to close the header, found \(TOMLCharacters.describe(scanner.current))")
+            // For "[[a]x" say what follows the first "]".
+            let found = scanner.current == TOMLCharacters.closeBracket ? scanner.peek(1) : scanner.current
+            throw scanner.error("expected \"\(closing)\" to close the header, found \(TOMLCharacters.describe(found))")
         }
         scanner.advance(isArray ? 2 : 1)
         return (path, isArray)

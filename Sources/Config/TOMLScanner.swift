@@ -19,23 +19,7 @@ enum TOMLCharacters {
     static let underscore = UInt8(ascii: "_")
 
     static func isBareKeyByte(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
-            return true
-        default:
-            return false
-        }
-    }
-
-    static func isDecimalDigit(_ byte: UInt8) -> Bool {
-        byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
-    }
-
-    static func isHexDigit(_ byte: UInt8) -> Bool {
-        isDecimalDigit(byte)
-            || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
-            || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
+        ASCII.isLetterOrDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
     }
 
     /// Control characters TOML does not allow raw in strings and comments (tab is allowed).
@@ -48,6 +32,8 @@ enum TOMLCharacters {
         guard let byte else { return "end of file" }
         switch byte {
         case newline, carriageReturn: return "end of line"
+        case space: return "a space"
+        case tab: return "a tab"
         case 0x21...0x7E: return "\"" + String(UnicodeScalar(byte)) + "\""
         default: return "byte 0x" + String(byte, radix: 16, uppercase: true)
         }
@@ -59,6 +45,9 @@ struct TOMLScanner {
     let file: String
     var index = 0
     var line = 1
+    /// Arrays being read (nested); bounded so a hostile file cannot exhaust the stack.
+    var arrayDepth = 0
+    static let maximumNesting = 64
 
     init(text: String, file: String) {
         var bytes = Array(text.utf8)

@@ -90,7 +90,7 @@ extension TOMLScanner {
     private mutating func parseUnicodeEscape(digits: Int, into result: inout [UInt8]) throws(TOMLSyntaxError) {
         var value: UInt32 = 0
         for _ in 0..<digits {
-            guard let byte = current, TOMLCharacters.isHexDigit(byte),
+            guard let byte = current, ASCII.isHexDigit(byte),
                   let digit = UInt32(String(UnicodeScalar(byte)), radix: 16) else {
                 throw error("invalid unicode escape: expected \(digits) hexadecimal digits")
             }
@@ -129,6 +129,11 @@ extension TOMLScanner {
     /// `[a, b, c]`, possibly over several lines, with comments and a trailing comma.
     mutating func parseArray() throws(TOMLSyntaxError) -> TOMLNode {
         let startLine = line
+        guard arrayDepth < Self.maximumNesting else {
+            throw error("arrays are nested more than \(Self.maximumNesting) deep")
+        }
+        arrayDepth += 1
+        defer { arrayDepth -= 1 }
         advance()
         var items: [TOMLNode] = []
         while true {

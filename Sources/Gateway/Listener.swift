@@ -65,23 +65,31 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
                 case .accepted(let client):
                     statistics.accepted.increment()
                     Sockets.setNoDelay(client)
-                    RelaySession.start(clientFD: client, context: context)
+                    if let error = RelaySession.start(clientFD: client, context: context), Self.isExhaustion(error) {
+                        pause(after: error)
+                        return false
+                    }
                 }
             } catch {
-                switch error.errno {
-                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                    statistics.acceptPauses.increment()
-                    pauseLog.log(context.logger, level: .error,
-                        "listener \(name): accept4: \(Errno.describe(error.errno)); pausing accepts for 100 ms")
-                    TimerFD.arm(pauseTimerFD, afterNanoseconds: Self.pauseNanoseconds)
-                    return false
-                default:
-                    // ECONNABORTED and friends concern one client only.
-                    continue
-                }
+                guard Self.isExhaustion(error) else { continue }  // ECONNABORTED and friends concern one client only
+                pause(after: error)
+                return false
             }
         }
         return true
+    }
+
+    /// Out of fds or kernel memory: accepting more now would only fail again (or accept clients
+    /// only to close them), so wait for the pause timer instead of spinning.
+    private static func isExhaustion(_ error: SystemError) -> Bool {
+        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
+    }
+
+    private func pause(after error: SystemError) {
+        statistics.acceptPauses.increment()
+        pauseLog.log(context.logger, level: .error,
+            "listener \(name): \(error); pausing accepts for 100 ms")
+        TimerFD.arm(pauseTimerFD, afterNanoseconds: Self.pauseNanoseconds)
     }
 
     /// Re-arms the listening socket, and the pause timer once it has fired (one-shot).

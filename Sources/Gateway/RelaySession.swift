@@ -51,30 +51,27 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     }
 
     /// Takes ownership of an accepted client socket and starts connecting to the backend.
-    static func start(clientFD: Int32, context: RelayContext) {
+    /// Returns the error when the session could not get its own fds (the client is then closed;
+    /// the listener pauses accepting on EMFILE/ENFILE as it does for accept4 itself).
+    static func start(clientFD: Int32, context: RelayContext) -> SystemError? {
         let session = RelaySession(clientFD: clientFD, context: context)
-        session.lock.withLock { _ in session.begin() }
+        return session.lock.withLock { _ in session.begin() }
     }
 
-    private func begin() {
+    private func begin() -> SystemError? {
         context.statistics.active.increment()
         do {
             timerFD = try TimerFD.create()
-        } catch {
-            context.logger.debug("relay: no timerfd for a new client: \(error)")
-            close(reason: .error)
-            return
-        }
-        let registration = context.engine.register(self)
-        self.registration = registration
-        do {
+            let registration = context.engine.register(self)
+            self.registration = registration
             try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable)
         } catch {
             close(reason: .error)
-            return
+            return error
         }
         firstServer = context.backend.nextFirstServer()
         connectNextServer(lastError: nil)
+        return nil
     }
 
     // MARK: events

@@ -75,6 +75,9 @@ struct TOMLSyntaxErrorTests {
         ("[a] x = 1", 1, "unexpected \"x\" after the table header; expected the end of the line"),
         ("[a", 1, "expected \"]\" to close the header, found end of file"),
         ("[[a]", 1, "expected \"]]\" to close the header, found end of file"),
+        ("[[a] ]", 1, "expected \"]]\" to close the header, found a space"),
+        ("[[a", 1, "expected \"]]\" to close the header, found end of file"),
+        ("n = _1", 1, "invalid value _1; strings must be quoted, like \"_1\""),
         ("[]", 1, "expected a key, found \"]\""),
         ("= 1", 1, "expected a key, found \"=\""),
         ("a = 1\rb = 2", 1, "carriage return not followed by a line feed"),
@@ -90,7 +93,7 @@ struct TOMLSyntaxErrorTests {
         #expect(error?.message == message)
     }
 
-    @Test(arguments: ["01", "1__0", "_1", "1_", "0x", "+0x1", "0xG", "1.", "1.e5", ".5", "1e", "1e+", "-", "+", "1.5.5", "0b2", "0o8", "00.5", "1x"])
+    @Test(arguments: ["01", "1__0", "1_", "0x", "+0x1", "0xG", "1.", "1.e5", ".5", "1e", "1e+", "-", "+", "1.5.5", "0b2", "0o8", "00.5", "1x"])
     func invalidNumbers(text: String) {
         let error = syntaxError("n = \(text)")
         #expect(error?.message == "invalid number \(text)")
@@ -100,6 +103,17 @@ struct TOMLSyntaxErrorTests {
     @Test(arguments: ["9223372036854775808", "-9223372036854775809", "0x1_0000_0000_0000_0000", "1e400"])
     func numbersOutOfRange(text: String) {
         #expect(syntaxError("n = \(text)")?.message == "number \(text) is out of range")
+    }
+
+    @Test func nestingIsBounded() {
+        let deepArray = "a = " + String(repeating: "[", count: 64) + String(repeating: "]", count: 64)
+        #expect(syntaxError(deepArray) == nil)
+        let tooDeepArray = "a = " + String(repeating: "[", count: 65) + String(repeating: "]", count: 65)
+        #expect(syntaxError(tooDeepArray)?.message == "arrays are nested more than 64 deep")
+        let longHeader = "[" + Array(repeating: "a", count: 64).joined(separator: ".") + "]"
+        #expect(syntaxError(longHeader) == nil)
+        let tooLongHeader = "[" + Array(repeating: "a", count: 65).joined(separator: ".") + "]"
+        #expect(syntaxError(tooLongHeader)?.message == "a table header has more than 64 parts")
     }
 
     @Test func errorLineInsideAMultiLineArray() {

@@ -1,0 +1,122 @@
+import BulwarkSys
+import BulwarkTestSupport
+import Glibc
+import Testing
+
+/// The real binary on 127.0.0.1 with small configs.
+@Suite(.serialized) struct BinaryScenarioTests {
+    let binary = PackagePaths.bulwarkBinary
+
+    @Test func versionNamesActiveJemalloc() throws {
+        let (code, output, _) = try ChildProcess.run(binary, ["--version"])
+        #expect(code == 0)
+        #expect(output.contains("bulwark 0.1.0"))
+        #expect(output.contains("allocator: jemalloc 5."))
+        #expect(output.contains("(active)"))
+    }
+
+    @Test func checkAcceptsTheShippedConfig() throws {
+        let (code, output, _) = try ChildProcess.run(binary, ["check", "-c", PackagePaths.root + "/etc/bulwark.toml"])
+        #expect(code == 0)
+        #expect(output.contains("valid"))
+    }
+
+    @Test func checkRejectsABadConfigNamingFileLineAndKey() throws {
+        let path = PackagePaths.writeTemporary("""
+            [server]
+            workers = 2
+            [[listener]]
+            name = "front"
+            bind = "127.0.0.1:99999"
+            mode = "tcp"
+            backend = "missing"
+            colour = "blue"
+            """)
+        defer { unlink(path) }
+        let (code, _, errors) = try ChildProcess.run(binary, ["check", "-c", path])
+        #expect(code == 2)
+        #expect(errors.contains("\(path):5: listener[0].bind:"))
+        #expect(errors.contains("\(path):7: listener[0].backend:"))
+        #expect(errors.contains("\(path):8: listener[0].colour:"))
+    }
+
+    @Test func runWithABadConfigStartsNothing() throws {
+        let path = PackagePaths.writeTemporary("[server]\nworkers = \"many\"\n")
+        defer { unlink(path) }
+        let (code, _, errors) = try ChildProcess.run(binary, ["run", "-c", path])
+        #expect(code == 2)
+        #expect(errors.contains("\(path):2: server.workers:"))
+    }
+
+    @Test func servesThenStopsOnSigtermWithExitZero() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let port = try freeLoopbackPort()
+        let path = PackagePaths.writeTemporary("""
+            [server]
+            workers = 2
+            [log]
+            level = "info"
+            [[listener]]
+            name = "front"
+            bind = "127.0.0.1:\(port)"
+            mode = "tcp"
+            backend = "echo"
+            [[backend]]
+            name = "echo"
+            servers = ["\(backend.address)"]
+            """)
+        defer { unlink(path) }
+        let gateway = try ChildProcess(binary, ["run", "-c", path])
+        defer { gateway.cleanUp() }
+        let address = loopback(port: port)
+        var client: BlockingSocket?
+        #expect(eventually { client = try? BlockingSocket.connect(to: address); return client != nil })
+        let connection = try #require(client)
+        try connection.send("through the binary")
+        #expect(try connection.receiveExactly(18) == Array("through the binary".utf8))
+
+        // SIGHUP and SIGUSR2 arrive through the signalfd and leave the service running.
+        gateway.signal(SIGHUP)
+        gateway.signal(SIGUSR2)
+        try connection.send("still")
+        #expect(try connection.receiveExactly(5) == Array("still".utf8))
+
+        gateway.signal(SIGTERM)
+        #expect(gateway.waitForExit() == 0)
+        #expect(try connection.receive().isEmpty)
+        #expect(throws: (any Error).self) { try BlockingSocket.connect(to: address) }
+        let log = gateway.errorOutput
+        #expect(log.contains("SIGHUP received"))
+        #expect(log.contains("SIGTERM received"))
+        #expect(log.contains("bulwark stopped"))
+    }
+
+    @Test func aBusyPortFailsStartUpWithTheListenerNamed() throws {
+        let holder = try Sockets.listeningSocket(at: loopback(), backlog: 1)
+        defer { FileDescriptors.close(holder) }
+        let port = try Sockets.localAddress(holder).port
+        let path = PackagePaths.writeTemporary("""
+            [[listener]]
+            name = "taken"
+            bind = "127.0.0.1:\(port)"
+            mode = "tcp"
+            backend = "b"
+            [[backend]]
+            name = "b"
+            servers = ["127.0.0.1:1"]
+            """)
+        defer { unlink(path) }
+        let (code, _, errors) = try ChildProcess.run(binary, ["run", "-c", path])
+        #expect(code == 1)
+        #expect(errors.contains("listener taken"))
+        #expect(errors.contains("Address already in use"))
+    }
+}
+
+/// A port that was free a moment ago (bound to port 0, read back, closed).
+func freeLoopbackPort() throws -> UInt16 {
+    let fd = try Sockets.listeningSocket(at: loopback(), backlog: 1)
+    defer { FileDescriptors.close(fd) }
+    return try Sockets.localAddress(fd).port
+}
