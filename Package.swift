@@ -16,10 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        .target(
-            name: "CBulwarkShims",
-            linkerSettings: [.linkedLibrary("anl"), .linkedLibrary("jemalloc")]
-        ),
+        .target(name: "CBulwarkShims", linkerSettings: [.linkedLibrary("anl")]),
+        // Only the bulwark executable links jemalloc: sanitizer builds of the tests need their own allocator.
+        .target(name: "CJemalloc", linkerSettings: [.linkedLibrary("jemalloc")]),
         .target(name: "BulwarkSys", dependencies: ["CBulwarkShims"]),
         .target(name: "Buffers", dependencies: ["BulwarkSys"]),
         .target(name: "Engine", dependencies: ["BulwarkSys"]),
@@ -34,7 +33,7 @@ let package = Package(
         .executableTarget(
             name: "bulwark",
             dependencies: [
-                "Gateway", "Config", "BulwarkSys",
+                "Gateway", "Config", "BulwarkSys", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,12 +1,14 @@
+import BulwarkSys
 import Synchronization
 
 /// Fixed-size chunks of raw memory for connection queues. A chunk given back is kept for reuse
 /// up to `maxCachedChunks`; past that it goes back to the allocator, so an idle gateway that once
 /// had a burst does not keep the burst's memory.
-public final class BufferPool: Sendable {
+public final class BufferPool: @unchecked Sendable {  // @unchecked: `cached` is only touched while holding `lock`
     public let chunkBytes: Int
     public let maxCachedChunks: Int
-    private let cached: Mutex<[CachedChunk]>
+    private let lock = PthreadLock()
+    private var cached: [UnsafeMutableRawPointer] = []
     private let outstanding = Atomic<Int>(0)
 
     /// Process-wide pool used by connections unless a test supplies its own.
@@ -16,24 +18,23 @@ public final class BufferPool: Sendable {
         precondition(chunkBytes > ChunkHeader.size)
         self.chunkBytes = chunkBytes
         self.maxCachedChunks = maxCachedChunks
-        cached = Mutex([])
     }
 
     deinit {
-        cached.withLock { chunks in for chunk in chunks { chunk.address.deallocate() } }
+        for chunk in cached { chunk.deallocate() }
     }
 
     func take() -> UnsafeMutableRawPointer {
         outstanding.add(1, ordering: .relaxed)
-        if let chunk = cached.withLock({ $0.popLast() }) { return chunk.address }
+        if let chunk = lock.withLock({ cached.popLast() }) { return chunk }
         return .allocate(byteCount: chunkBytes, alignment: 16)
     }
 
     func give(_ chunk: UnsafeMutableRawPointer) {
         outstanding.subtract(1, ordering: .relaxed)
-        let kept = cached.withLock { chunks in
-            guard chunks.count < maxCachedChunks else { return false }
-            chunks.append(CachedChunk(address: chunk))
+        let kept = lock.withLock {
+            guard cached.count < maxCachedChunks else { return false }
+            cached.append(chunk)
             return true
         }
         if !kept { chunk.deallocate() }
@@ -42,13 +43,7 @@ public final class BufferPool: Sendable {
     /// Chunks currently held by queues.
     public var chunksInUse: Int { outstanding.load(ordering: .relaxed) }
     /// Chunks kept for reuse.
-    public var chunksCached: Int { cached.withLock { $0.count } }
-}
-
-/// A cached chunk's address. @unchecked: a cached chunk belongs to no one until taken, and
-/// moves between threads only through the pool's mutex.
-private struct CachedChunk: @unchecked Sendable {
-    let address: UnsafeMutableRawPointer
+    public var chunksCached: Int { lock.withLock { cached.count } }
 }
 
 /// Header at the start of every chunk: the queue's links and offsets live in the chunk itself,

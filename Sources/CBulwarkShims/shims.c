@@ -5,11 +5,27 @@
 #include <unistd.h>
 #include <stdio.h>
 #include <sys/syscall.h>
-#include <jemalloc/jemalloc.h>
+#include <dlfcn.h>
 
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
 }
+
+typedef int (*mallctl_function)(const char *, void *, size_t *, void *, size_t);
+
+/// jemalloc's mallctl if the process has it, looked up once.
+static mallctl_function find_mallctl(void) {
+    static mallctl_function found = NULL;
+    static int looked = 0;
+    if (!__atomic_load_n(&looked, __ATOMIC_ACQUIRE)) {
+        found = (mallctl_function)dlsym(RTLD_DEFAULT, "mallctl");
+        __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
+    }
+    return found;
+}
+
+#define mallctl(...) (find_mallctl() ? find_mallctl()(__VA_ARGS__) : -1)
+#define MALLCTL_ARENAS_ALL 4096
 
 const char *bulwark_jemalloc_version(void) {
     const char *version = NULL;
@@ -51,7 +67,3 @@ int bulwark_gettid(void) { return (int)syscall(SYS_gettid); }
 
 void bulwark_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
-// jemalloc reads this at start-up. Background purging with a 1 s dirty-page decay hands memory
-// back to the kernel soon after a burst, even when the gateway then sits idle (without the
-// background thread, purging only happens on later allocator activity).
-const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0";

@@ -29,11 +29,11 @@ import Synchronization
 //
 // The wake-up eventfd is level-triggered (not one-shot): once stop() signals it, every thread
 // that leads sees it at once and leaves. Signals come through a signalfd on the same epoll.
-public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/readyNext/readyCount are only touched under leaderLock; the rest is immutable, atomic or Mutex-guarded
+public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/readyNext/readyCount are only touched under leaderLock, wakeActions under wakeLock; the rest is immutable or atomic
     public let workerCount: Int
     public let epoll: Epoll
     private let registry = Registry()
-    private let leaderLock = PthreadMutex()
+    private let leaderLock = PthreadLock()
     private let readyCapacity: Int32
     private let readyEvents: UnsafeMutablePointer<EpollEventRecord>
     private var readyNext = 0
@@ -43,7 +43,8 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
     private let scratchBytes: Int
     private let staleEventCount = Atomic<Int>(0)
     private let handledEventCount = Atomic<Int>(0)
-    private let wakeActions = Mutex<[@Sendable () -> Void]>([])
+    private let wakeLock = PthreadLock()
+    private var wakeActions: [@Sendable () -> Void] = []
 
     /// `eventsPerWait` bounds one epoll_wait harvest; `scratchBytes` is each thread's read buffer.
     public init(workers: Int, eventsPerWait: Int = 64, scratchBytes: Int = 64 * 1024) throws(SystemError) {
@@ -112,7 +113,7 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
 
     /// Runs `action` on a worker thread soon (the eventfd wakes the leader).
     public func schedule(_ action: @escaping @Sendable () -> Void) {
-        wakeActions.withLock { $0.append(action) }
+        wakeLock.withLock { wakeActions.append(action) }
         waker.signal()
     }
 
@@ -162,9 +163,9 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
     private func runWakeActions() {
         if stopping.load(ordering: .acquiring) { return }  // stays readable so every thread sees the stop
         waker.drain()
-        let actions = wakeActions.withLock { actions in
-            let taken = actions
-            actions.removeAll()
+        let actions = wakeLock.withLock {
+            let taken = wakeActions
+            wakeActions.removeAll()
             return taken
         }
         for action in actions { action() }

@@ -1,8 +1,8 @@
-import Synchronization
+import BulwarkSys
 
 /// Slot table: registration -> handler. Guarded by a short mutex (resolve is one array read and
 /// a retain). A freed slot's generation is bumped so late events for it no longer resolve.
-final class Registry: Sendable {
+final class Registry: @unchecked Sendable {  // @unchecked: `table` is only touched while holding `lock`
     private struct Table {
         var handlers: [(any EventHandler)?] = []
         var generations: [UInt32] = []
@@ -10,10 +10,11 @@ final class Registry: Sendable {
         var liveCount = 0
     }
 
-    private let table = Mutex(Table())
+    private let lock = PthreadLock()
+    private var table = Table()
 
     func add(_ handler: any EventHandler) -> Registration {
-        table.withLock { table in
+        lock.withLock {
             table.liveCount += 1
             if let slot = table.freeSlots.popLast() {
                 table.handlers[Int(slot)] = handler
@@ -29,7 +30,7 @@ final class Registry: Sendable {
     /// Frees the slot if `registration` still owns it; returns whether it did.
     @discardableResult
     func remove(_ registration: Registration) -> Bool {
-        table.withLock { table in
+        lock.withLock {
             let index = Int(registration.slot)
             guard index < table.handlers.count, table.generations[index] == registration.generation,
                   table.handlers[index] != nil else { return false }
@@ -43,17 +44,17 @@ final class Registry: Sendable {
 
     @inline(__always)
     func resolve(_ registration: Registration) -> (any EventHandler)? {
-        table.withLock { table in
+        lock.withLock {
             let index = Int(registration.slot)
             guard index < table.handlers.count, table.generations[index] == registration.generation else { return nil }
             return table.handlers[index]
         }
     }
 
-    var liveCount: Int { table.withLock { $0.liveCount } }
+    var liveCount: Int { lock.withLock { table.liveCount } }
 
     /// Every live handler (used once the threads are gone, to close what is left).
     func allHandlers() -> [any EventHandler] {
-        table.withLock { table in table.handlers.compactMap { $0 } }
+        lock.withLock { table.handlers.compactMap { $0 } }
     }
 }

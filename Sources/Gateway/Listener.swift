@@ -2,7 +2,6 @@ import BulwarkSys
 import Engine
 import Glibc
 import Logging
-import Synchronization
 
 /// A listening socket on the engine. Accepts in a bounded loop until EAGAIN, hands each client to
 /// a relay session, and when accept4 fails for lack of fds or memory pauses accepting for
@@ -11,7 +10,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     public let name: String
     public let address: SocketAddress
     public let statistics: ListenerStatistics
-    private let lock = Mutex<Void>(())
+    private let lock = PthreadLock()
     private var fd: Int32
     private var pauseTimerFD: Int32 = -1
     private var registration: Registration?
@@ -34,7 +33,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Puts the socket on the engine's epoll.
     func start() throws(SystemError) {
-        try lock.withLock { _ throws(SystemError) in
+        try lock.withLock { () throws(SystemError) in
             pauseTimerFD = try TimerFD.create()
             let registration = context.engine.register(self)
             self.registration = registration
@@ -44,7 +43,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     }
 
     public func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
-        lock.withLock { _ in
+        lock.withLock {
             guard let registration else { return }
             if source == Self.pauseTimerSource {
                 TimerFD.acknowledge(pauseTimerFD)
@@ -106,7 +105,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Stops accepting for good and closes the socket (queued, unaccepted clients get a reset).
     public func close() {
-        lock.withLock { _ in
+        lock.withLock {
             guard let registration else {
                 if fd >= 0 { FileDescriptors.close(fd); fd = -1 }
                 return

@@ -2,7 +2,6 @@ import Buffers
 import BulwarkSys
 import Engine
 import Glibc
-import Synchronization
 
 /// One client connection of a `mode = "tcp"` listener and its own backend connection.
 ///
@@ -21,7 +20,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private static let clientSource = 0
     private static let timerSource = 2
 
-    private let lock = Mutex<Void>(())
+    private let lock = PthreadLock()
     private let context: RelayContext
     private let clientFD: Int32
     private var backendFD: Int32 = -1
@@ -55,7 +54,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// the listener pauses accepting on EMFILE/ENFILE as it does for accept4 itself).
     static func start(clientFD: Int32, context: RelayContext) -> SystemError? {
         let session = RelaySession(clientFD: clientFD, context: context)
-        return session.lock.withLock { _ in session.begin() }
+        return session.lock.withLock { session.begin() }
     }
 
     private func begin() -> SystemError? {
@@ -77,7 +76,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     // MARK: events
 
     func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
-        lock.withLock { _ in
+        lock.withLock {
             guard phase != .closed else { return }
             switch source {
             case Self.timerSource:
@@ -100,7 +99,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     }
 
     func engineStopped() {
-        lock.withLock { _ in
+        lock.withLock {
             if phase != .closed { close(reason: .error) }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BulwarkSys
+import CJemalloc
 import Config
 import Gateway
 import Logging
@@ -60,7 +61,7 @@ extension BulwarkCommand {
                 return handler
             }
             let logger = Logger(label: "bulwark")
-            if !Jemalloc.isActive {
+            if bulwark_jemalloc_linked() != 1 || !Jemalloc.isActive {
                 logger.warning("jemalloc is not the active allocator of this process")
             }
             let limits = ProcessFacts.openFileLimit()

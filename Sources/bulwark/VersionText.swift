@@ -1,4 +1,5 @@
 import BulwarkSys
+import CJemalloc
 
 enum VersionText {
     static let version = "0.1.0"
@@ -7,7 +8,7 @@ enum VersionText {
     /// whether the binary runs on jemalloc.
     static func full() -> String {
         let allocator: String
-        if let jemalloc = Jemalloc.version {
+        if bulwark_jemalloc_linked() == 1, let jemalloc = Jemalloc.version {
             allocator = "jemalloc \(jemalloc) (" + (Jemalloc.isActive ? "active" : "linked but NOT serving malloc") + ")"
         } else {
             allocator = "jemalloc unavailable"

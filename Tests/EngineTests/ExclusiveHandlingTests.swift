@@ -13,10 +13,11 @@ final class StressLedger: Sendable {
 }
 
 /// Echo handler that records any moment when two threads are inside it at once.
-final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unchecked: `registration` is set before the fd is added; the fd is only used inside handle, which the engine runs on one thread at a time (what this test checks)
+final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unchecked: `registration` is guarded by `lock`, which handle takes only after the exclusivity check
     let fd: Int32
     let engine: Engine
     let ledger: StressLedger
+    let lock = PthreadLock()
     var registration: Registration?
     private let inside = Atomic<Bool>(false)
 
@@ -38,6 +39,7 @@ final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unche
         }
         if case .endOfStream? = try? Sockets.receive(fd, into: worker.scratch) { open = false }
         inside.store(false, ordering: .releasing)
+        let registration = lock.withLock { self.registration }
         if open, let registration {
             try? engine.rearm(fd: fd, source: 0, of: registration, interest: .readable)
         } else if let registration {
@@ -50,10 +52,11 @@ final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unche
 }
 
 /// Accepts connections and gives each an ExclusiveEchoHandler.
-final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked: `registration` is set before the fd is added
+final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked: `registration` is guarded by `lock`
     let fd: Int32
     let engine: Engine
     let ledger: StressLedger
+    let lock = PthreadLock()
     var registration: Registration?
 
     init(fd: Int32, engine: Engine, ledger: StressLedger) {
@@ -66,10 +69,12 @@ final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked
         while case .accepted(let client)? = try? Sockets.accept4(fd) {
             let handler = ExclusiveEchoHandler(fd: client, engine: engine, ledger: ledger)
             let registration = engine.register(handler)
-            handler.registration = registration
+            handler.lock.withLock { handler.registration = registration }
             try? engine.add(fd: client, source: 0, of: registration, interest: .readable)
         }
-        if let registration { try? engine.rearm(fd: fd, source: 0, of: registration, interest: .readable) }
+        if let registration = lock.withLock({ self.registration }) {
+            try? engine.rearm(fd: fd, source: 0, of: registration, interest: .readable)
+        }
     }
 
     func engineStopped() { FileDescriptors.close(fd) }
@@ -85,7 +90,7 @@ final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked
         let address = try Sockets.localAddress(listenFD)
         let acceptor = AcceptingHandler(fd: listenFD, engine: engine, ledger: ledger)
         let acceptorRegistration = engine.register(acceptor)
-        acceptor.registration = acceptorRegistration
+        acceptor.lock.withLock { acceptor.registration = acceptorRegistration }
         try engine.add(fd: listenFD, source: 0, of: acceptorRegistration, interest: .readable)
 
         let clientThreads = 4

@@ -2,8 +2,9 @@ import BulwarkSys
 import Glibc
 
 /// A blocking TCP socket with send/receive timeouts, for test clients and scripted backends.
-public final class BlockingSocket: @unchecked Sendable {  // @unchecked: each test uses a socket from one thread at a time
+public final class BlockingSocket: @unchecked Sendable {  // @unchecked: I/O happens on one thread at a time; `closed` is guarded by `lock` (close and interrupt may come from another thread)
     public let fd: Int32
+    private let lock = PthreadLock()
     private var closed = false
 
     public init(fd: Int32, timeoutMilliseconds: Int = 10_000) {
@@ -86,9 +87,18 @@ public final class BlockingSocket: @unchecked Sendable {  // @unchecked: each te
     }
 
     public func close() {
-        guard !closed else { return }
-        closed = true
-        Glibc.close(fd)
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            Glibc.close(fd)
+        }
+    }
+
+    /// Wakes a thread blocked in I/O on this socket (shutdown both ways), unless it is closed.
+    public func interrupt() {
+        lock.withLock {
+            if !closed { Glibc.shutdown(fd, Int32(SHUT_RDWR)) }
+        }
     }
 }
 

@@ -22,7 +22,9 @@ public final class ScriptedBackend: Sendable {
                 guard case .accepted(let fd)? = try? Sockets.accept4(listenFD) else { continue }
                 flags.accepted.add(1, ordering: .relaxed)
                 let socket = BlockingSocket(fd: fd)
-                _ = try? NativeThread.start(name: "test-conn") { script(socket) }
+                if let thread = try? NativeThread.start(name: "test-conn", { script(socket) }) {
+                    flags.lock.withLock { flags.connections.append((socket, thread)) }
+                }
             }
         }
         thread.withLock { $0 = acceptThread }
@@ -31,10 +33,16 @@ public final class ScriptedBackend: Sendable {
     /// Connections accepted so far.
     public var accepted: Int { flags.accepted.load(ordering: .relaxed) }
 
+    /// Stops accepting, wakes every connection's script and waits for them all.
     public func stop() {
         guard !flags.stopped.exchange(true, ordering: .relaxed) else { return }
         thread.withLock { $0?.join() }
         Glibc.close(listenFD)
+        let connections = flags.lock.withLock { flags.connections }
+        for (socket, thread) in connections {
+            socket.interrupt()
+            thread.join()
+        }
     }
 
     deinit { stop() }
@@ -58,7 +66,9 @@ public func refusedLoopbackAddress() throws -> SocketAddress {
     return address
 }
 
-private final class BackendFlags: Sendable {
+private final class BackendFlags: @unchecked Sendable {  // @unchecked: `connections` is guarded by `lock`
     let accepted = Atomic<Int>(0)
     let stopped = Atomic<Bool>(false)
+    let lock = PthreadLock()
+    var connections: [(BlockingSocket, NativeThread)] = []
 }

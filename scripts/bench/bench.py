@@ -504,8 +504,9 @@ def report(results):
 
     s = SETTINGS
     lines = []
+    rounds = f"{s['rounds']} round" + ("s" if s["rounds"] != 1 else "")
     lines.append(f"### Pingpong: {s['connections']} connections × {s['size']} B, "
-                 f"{fmt(s['duration'], 1)} s measured per run, {s['rounds']} rounds "
+                 f"{fmt(s['duration'], 1)} s measured per run, {rounds} "
                  f"(median, min–max over rounds)")
     lines.append("")
     lines.append("| target | " + " | ".join(title for _, title, *_ in metrics) + " | errors |")
@@ -564,9 +565,25 @@ def report(results):
                          f"| {fmt(data.get('bytes_per_conn_burst'))} | {fmt(data.get('fds_idle'))} "
                          f"| {data.get('alive', '–')}/{data.get('opened', '–')} |")
         lines.append("")
+    if results.get("busy_before_start", 0) > 0.15:
+        lines.append(f"- the machine was {results['busy_before_start']:.0%} busy before the run started: noisy figures")
+    if results.get("interrupted"):
+        lines.append("- the run was interrupted: figures are partial")
     for name, target_reason in results["skipped"].items():
         lines.append(f"- {name} skipped: {target_reason.splitlines()[0]}")
     return "\n".join(lines)
+
+
+def busy_fraction(seconds=1.0):
+    """Share of all CPUs that was busy over `seconds` (from /proc/stat), before anything starts."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+    total1, idle1 = sample()
+    time.sleep(seconds)
+    total2, idle2 = sample()
+    return 1 - (idle2 - idle1) / max(1, total2 - total1)
 
 
 def versions():
@@ -611,10 +628,15 @@ def main():
         log(f"open-file limit {limit} is too low for {SETTINGS['idle_connections']} idle connections; using {fitted}")
         SETTINGS["idle_connections"] = fitted
 
+    busy = busy_fraction()
+    if busy > 0.15:
+        log(f"WARNING: {busy:.0%} of the CPUs were busy before the benchmark started; "
+            "the figures will be noisy (results record this as busy_before_start)")
+
     tmp = tempfile.mkdtemp(prefix="bulwark-bench.")
     bench = Bench(tmp)
     results = {"settings": SETTINGS, "started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "versions": versions(), "pingpong": {}, "memory": {}, "skipped": {}, "configs": {}}
+               "versions": versions(), "busy_before_start": round(busy, 3), "pingpong": {}, "memory": {}, "skipped": {}, "configs": {}}
     failed = False
     stopping = []
 

@@ -15,14 +15,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
-#if !__has_include(<jemalloc/jemalloc.h>)
-#error "jemalloc headers are missing: install Debian's libjemalloc-dev (apt-get install libjemalloc-dev), or run 'make deps'"
-#endif
-
 /// accept4(2): only visible with _GNU_SOURCE.
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
 
-/// The jemalloc version string, or NULL when mallctl fails.
+// jemalloc is reached through dlsym("mallctl"), so these work in any process that has
+// jemalloc as its allocator (the bulwark binary links it through the CJemalloc target) and
+// answer "unavailable" elsewhere (test binaries under ThreadSanitizer, which must keep its own
+// allocator).
+
+/// The jemalloc version string, or NULL when jemalloc is not loaded.
 const char *bulwark_jemalloc_version(void);
 
 /// 1 when malloc(3) in this process is served by jemalloc: a probe allocation made through libc's
