@@ -37,11 +37,6 @@ extension SocketAddress {
         let bytes = withUnsafeBytes(of: raw) { Array($0) }
         return SocketAddress(addressBytes: bytes, port: port)
     }
-
-    /// The same address with another port.
-    public func withPort(_ port: UInt16) -> SocketAddress {
-        SocketAddress(addressBytes: addressBytes, port: port) ?? self
-    }
 }
 
 extension Sockets {

@@ -52,7 +52,7 @@ enum LoadRunner {
                 worker.run(measureStart: window.start, measureEnd: window.end)
             })
         }
-        // Workers give up connecting at the deadline themselves; the extra second is slack.
+        // Workers give up connecting at the deadline themselves; the 5 s beyond it are slack.
         while signal.ready.load(ordering: .acquiring) < workers.count {
             if MonotonicClock.nanoseconds() > connectDeadline + 5_000_000_000 {
                 signal.aborted.store(true, ordering: .releasing)

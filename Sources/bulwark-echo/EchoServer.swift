@@ -112,6 +112,8 @@ final class EchoWorker: @unchecked Sendable {  // @unchecked: after start, only 
                 }
             } catch {
                 if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
+                // EMFILE and the like: the queued connections wait for the next edge (a new
+                // connection). Good enough for a test backend; the gateway does better.
                 if error.errno != lastAcceptError {  // say it once per kind, not once per event
                     lastAcceptError = error.errno
                     StandardStreams.writeError("bulwark-echo: \(error)")

@@ -634,6 +634,16 @@ def main():
             "the figures will be noisy (results record this as busy_before_start)")
 
     tmp = tempfile.mkdtemp(prefix="bulwark-bench.")
+    try:
+        return run(tmp, busy)
+    finally:
+        if os.environ.get("KEEP_TMP"):
+            log(f"configs and logs kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp, busy):
     bench = Bench(tmp)
     results = {"settings": SETTINGS, "started": datetime.datetime.now().isoformat(timespec="seconds"),
                "versions": versions(), "busy_before_start": round(busy, 3), "pingpong": {}, "memory": {}, "skipped": {}, "configs": {}}
@@ -707,11 +717,7 @@ def main():
     with open(os.path.join(RESULTS_DIR, f"bench-{stamp}.md"), "w") as f:
         f.write(table + "\n")
     print(table)
-    print(f"\nraw results: {os.path.relpath(path, ROOT)}  ({results['seconds']} s)")
-    if os.environ.get("KEEP_TMP"):
-        log(f"configs and logs kept in {tmp}")
-    else:
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nraw results: {os.path.relpath(path, ROOT)}  ({results['seconds']} s)", flush=True)
     return 1 if failed else 0
 
 
