@@ -40,23 +40,6 @@ extension SocketAddress {
 }
 
 extension Sockets {
-    /// A listening socket like `listeningSocket(at:backlog:)`, with SO_REUSEPORT when asked, so
-    /// that several sockets (one per thread) share one port and the kernel spreads connections.
-    public static func listeningSocket(at address: SocketAddress, backlog: Int32, reusePort: Bool) throws(SystemError) -> Int32 {
-        let fd = try socket(family: address.family)
-        do {
-            try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
-            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
-            if address.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
-            try bind(fd, to: address)
-            try listen(fd, backlog: backlog)
-            return fd
-        } catch {
-            FileDescriptors.close(fd)
-            throw error
-        }
-    }
-
     /// Opens a non-blocking TCP socket with TCP_NODELAY, binds it to `source` when given (port 0
     /// with IP_BIND_ADDRESS_NO_PORT, so the port is picked at connect time per 4-tuple and many
     /// source addresses multiply the ephemeral ports), and starts connect(2). The caller owns fd.
@@ -74,17 +57,5 @@ extension Sockets {
             FileDescriptors.close(fd)
             throw error
         }
-    }
-}
-
-extension Sockets {
-    /// getsockname(2), for the tools. (Written with an explicit `filling:` label: a bare trailing
-    /// closure `SocketAddress { ... }` resolves to the generic `init(copying:)` and copies the
-    /// closure's bytes instead of calling it — the body never runs.)
-    public static func boundAddress(_ fd: Int32) throws(SystemError) -> SocketAddress {
-        var status: Int32 = 0
-        let address = SocketAddress(filling: { pointer, length in status = getsockname(fd, pointer, length) })
-        if status < 0 { throw SystemError("getsockname", errno: Glibc.errno) }
-        return address
     }
 }

@@ -31,11 +31,13 @@ public enum Sockets {
         if Glibc.listen(fd, backlog) < 0 { throw SystemError.last("listen") }
     }
 
-    /// Creates, configures, binds and listens: the whole of a listening socket.
-    public static func listeningSocket(at address: SocketAddress, backlog: Int32) throws(SystemError) -> Int32 {
+    /// Creates, configures, binds and listens: the whole of a listening socket. With `reusePort`
+    /// several sockets (one per thread) can share the port and the kernel spreads connections.
+    public static func listeningSocket(at address: SocketAddress, backlog: Int32, reusePort: Bool = false) throws(SystemError) -> Int32 {
         let fd = try socket(family: address.family)
         do {
             try setOption(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+            if reusePort { try setOption(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
             if address.family == AF_INET6 { try setOption(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
             try bind(fd, to: address)
             try listen(fd, backlog: backlog)

@@ -10,7 +10,7 @@ enum EchoServer {
         var bound = address
         for _ in 0..<threads {
             let fd = try Sockets.listeningSocket(at: bound, backlog: 4096, reusePort: reusePort)
-            if listeners.isEmpty { bound = try Sockets.boundAddress(fd) }  // port 0 -> the real port
+            if listeners.isEmpty { bound = try Sockets.localAddress(fd) }  // port 0 -> the real port
             listeners.append(fd)
         }
         let workers = try listeners.map { listenFD throws(SystemError) in
