@@ -11,9 +11,14 @@ import Synchronization
 // (handing leadership on) and handles the event while another thread leads.
 //
 // Rules that make this safe:
-// 1. Every fd is armed EPOLLONESHOT: once an event for it is harvested the kernel reports nothing
-//    more for it until it is re-armed, so one thread at a time handles a given fd. The handler
-//    re-arms it (Engine.rearm) with the interest it now needs, or leaves it disarmed.
+// 1. An fd is armed EPOLLONESHOT (the default): once an event for it is harvested the kernel
+//    reports nothing more for it until it is re-armed, so one thread at a time handles it. The
+//    handler re-arms it (Engine.rearm) with the interest it now needs, or leaves it disarmed.
+//    Or it is added edge-triggered (Triggering.edge) by a handler that serialises itself with its
+//    own lock: the kernel may then report the fd again while a thread still handles it, and the
+//    second thread waits on that lock, so still one thread at a time works on the fd. This saves
+//    the epoll_ctl re-arm after every event (a third of all syscalls of a relay round trip); the
+//    handler must read until a short read or EAGAIN, and call `retrigger` if it stops early.
 // 2. epoll data is a Registration token (slot, generation, source), never a pointer. An event for
 //    a slot freed (and maybe reused) since it was harvested fails the generation check and is
 //    dropped (counted in staleEvents).
@@ -75,9 +80,26 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
     /// (which removes them from the epoll) before or after, under the handler's lock.
     public func unregister(_ registration: Registration) { registry.remove(registration) }
 
-    /// EPOLL_CTL_ADD, one-shot.
-    public func add(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
-        try epoll.add(fd, events: interest.union(.oneShot), data: registration.token(source: source))
+    /// How an fd reports readiness; see rule 1 above.
+    public enum Triggering: Sendable {
+        /// EPOLLONESHOT: disarmed after each event until `rearm`.
+        case oneShot
+        /// EPOLLET: an event per change of readiness, never disarmed; for self-locking handlers.
+        case edge
+
+        @inline(__always) var flags: EpollEvents { self == .oneShot ? .oneShot : .edgeTriggered }
+    }
+
+    /// EPOLL_CTL_ADD. If the fd is already ready, the event comes at once.
+    public func add(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents,
+                    triggering: Triggering = .oneShot) throws(SystemError) {
+        try epoll.add(fd, events: interest.union(triggering.flags), data: registration.token(source: source))
+    }
+
+    /// EPOLL_CTL_MOD on an edge-triggered fd: the kernel re-checks readiness and reports it again
+    /// if it still holds (a handler that stopped reading before EAGAIN comes back this way).
+    public func retrigger(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
+        try epoll.modify(fd, events: interest.union(.edgeTriggered), data: registration.token(source: source))
     }
 
     /// EPOLL_CTL_MOD, one-shot: the handler's way to say what it wants next for this fd.

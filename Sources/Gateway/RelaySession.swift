@@ -8,8 +8,16 @@ import Glibc
 /// Three fds share one engine registration: the client socket (source 0), the backend socket
 /// (source 1 or 3: the source alternates between connect attempts so an event left over from a
 /// closed attempt's socket is recognised and ignored), and a timerfd (source 2) for the connect
-/// timeout. Every event handler takes `lock`, so the pair's state has one writer at a time even
-/// though its fds may fire on two threads; the thread holding it re-arms whichever fds need it.
+/// timeout. Every event handler takes `lock`, so the pair's state has one writer at a time.
+///
+/// The two sockets are edge-triggered for reading and writing from the start (Engine rule 1):
+/// no epoll_ctl per event. In exchange the session must itself come back to a socket whose
+/// data it left unread: a read that stopped at the high-water mark resumes when the queue
+/// drains (from the other socket's write event), and a read that stopped at the per-event cap
+/// asks the engine to `retrigger`. A short read means the socket was drained and more data makes
+/// a new edge, unless the peer's FIN was already there (EPOLLRDHUP in the event, or a resumed
+/// read whose edges were spent): then it reads on to end of stream or EAGAIN. The timerfd is
+/// one-shot.
 ///
 /// Lifecycle: connecting --(backend writable, SO_ERROR 0)--> relaying --(both directions
 /// finished, or an error)--> closed. A connect failure or timeout moves on to the next server;
@@ -17,8 +25,18 @@ import Glibc
 final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: every var is read and written only while holding `lock`
     private enum Phase: UInt8 { case connecting, relaying, closed }
 
+    /// What one turn of reading ended on.
+    private enum PumpResult { case drained, paused, capped, failed }
+
     private static let clientSource = 0
     private static let timerSource = 2
+    /// Read hang-up tells a short read apart from "data and FIN both arrived before we looked".
+    private static let socketInterest: EpollEvents = [.readable, .writable, .readHangup]
+    /// Event bits after which a read finds something (data, end of stream or an error); an
+    /// edge with only EPOLLOUT (an ACK freed send space) skips the recv that would say EAGAIN.
+    private static let readReadiness: EpollEvents = [.readable, .readHangup, .hangup, .error]
+    /// Reads per event before yielding the thread (then `retrigger`): 4 x 64 KiB.
+    private static let readsPerTurn = 4
 
     private let lock = PthreadLock()
     private let context: RelayContext
@@ -28,7 +46,6 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var registration: Registration?
     private var phase = Phase.connecting
     private var backendSource = 1
-    private var backendInEpoll = false
     private var serversTried = 0
     private var firstServer = 0
     /// Bytes read from the client, waiting for the backend's socket to take them.
@@ -37,10 +54,10 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var toClient = ByteQueue()
     private var clientReadFinished = false
     private var backendReadFinished = false
+    private var clientReadPaused = false
+    private var backendReadPaused = false
     private var backendWriteShut = false
     private var clientWriteShut = false
-    private var clientArmed: EpollEvents = []
-    private var backendArmed: EpollEvents = []
     private var bytesFromClient = 0
     private var bytesToClient = 0
 
@@ -77,24 +94,22 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
 
     func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
         lock.withLock {
-            guard phase != .closed else { return }
+            guard phase != .closed else { return }  // an event that raced the close
             switch source {
             case Self.timerSource:
                 timerFired()
             case Self.clientSource:
-                clientArmed = []
-                clientEvent(events, worker: worker)
+                guard phase == .relaying else { return }
+                serviceClient(events, worker: worker)
             default:
                 guard source == backendSource else { return }  // left over from an earlier attempt
-                backendArmed = []
                 if phase == .connecting {
-                    connectFinished()
+                    connectFinished(events, worker: worker)
                 } else {
-                    backendEvent(events, worker: worker)
+                    serviceBackend(events, worker: worker)
                 }
             }
             if phase == .relaying { finishIfDone() }
-            if phase == .relaying { updateInterest() }
         }
     }
 
@@ -104,63 +119,108 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         }
     }
 
-    private func clientEvent(_ events: EpollEvents, worker: WorkerContext) {
-        if events.contains(.writable) || events.contains(.error) {
+    /// The client socket is writable and/or readable (edge): flush what waits for it, resume the
+    /// backend side if that flush took its queue under high water, then read the client.
+    private func serviceClient(_ events: EpollEvents, worker: WorkerContext) {
+        if events.contains(.error) && Sockets.pendingError(clientFD) != 0 { return fail() }
+        if !toClient.isEmpty && events.contains(.writable) {
             guard flush(queue: &toClient, to: clientFD) else { return fail() }
             if toClient.isEmpty && backendReadFinished && !clientWriteShut {
                 Sockets.shutdown(clientFD, .write)
                 clientWriteShut = true
             }
+            if backendReadPaused && toClient.count < context.highWaterBytes {
+                backendReadPaused = false
+                guard readBackend(worker: worker, untilBlocked: true) else { return }
+            }
         }
-        if !clientReadFinished && toBackend.count < context.highWaterBytes {
-            guard pump(from: clientFD, to: backendFD, queue: &toBackend, worker: worker, fromClient: true) else { return fail() }
+        if !clientReadFinished && !clientReadPaused && !events.isDisjoint(with: Self.readReadiness) {
+            _ = readClient(worker: worker, untilBlocked: events.contains(.readHangup))
         }
     }
 
-    private func backendEvent(_ events: EpollEvents, worker: WorkerContext) {
-        if events.contains(.writable) || events.contains(.error) {
+    private func serviceBackend(_ events: EpollEvents, worker: WorkerContext) {
+        if events.contains(.error) && Sockets.pendingError(backendFD) != 0 { return fail() }
+        if !toBackend.isEmpty && events.contains(.writable) {
             guard flush(queue: &toBackend, to: backendFD) else { return fail() }
             if toBackend.isEmpty && clientReadFinished && !backendWriteShut {
                 Sockets.shutdown(backendFD, .write)
                 backendWriteShut = true
             }
+            if clientReadPaused && toBackend.count < context.highWaterBytes {
+                clientReadPaused = false
+                guard readClient(worker: worker, untilBlocked: true) else { return }
+            }
         }
-        if !backendReadFinished && toClient.count < context.highWaterBytes {
-            guard pump(from: backendFD, to: clientFD, queue: &toClient, worker: worker, fromClient: false) else { return fail() }
+        if !backendReadFinished && !backendReadPaused && !events.isDisjoint(with: Self.readReadiness) {
+            _ = readBackend(worker: worker, untilBlocked: events.contains(.readHangup))
+        }
+    }
+
+    /// Reads the client toward the backend; false when the session failed (and is closed).
+    /// `untilBlocked`: a short read does not end the turn (see the type's comment).
+    private func readClient(worker: WorkerContext, untilBlocked: Bool) -> Bool {
+        switch pump(from: clientFD, to: backendFD, queue: &toBackend, worker: worker, fromClient: true, untilBlocked: untilBlocked) {
+        case .drained: return true
+        case .paused: clientReadPaused = true; return true
+        case .capped: return retrigger(clientFD, source: Self.clientSource)
+        case .failed: fail(); return false
+        }
+    }
+
+    private func readBackend(worker: WorkerContext, untilBlocked: Bool) -> Bool {
+        switch pump(from: backendFD, to: clientFD, queue: &toClient, worker: worker, fromClient: false, untilBlocked: untilBlocked) {
+        case .drained: return true
+        case .paused: backendReadPaused = true; return true
+        case .capped: return retrigger(backendFD, source: backendSource)
+        case .failed: fail(); return false
+        }
+    }
+
+    /// Asks for another event on a socket whose data this turn left unread.
+    private func retrigger(_ fd: Int32, source: Int) -> Bool {
+        guard let registration else { return false }
+        do {
+            try context.engine.retrigger(fd: fd, source: source, of: registration, interest: Self.socketInterest)
+            return true
+        } catch {
+            fail()
+            return false
         }
     }
 
     // MARK: moving bytes
 
     /// Reads from `source` into the worker's scratch buffer and sends it straight on; what the
-    /// target does not take is queued (behind anything already queued, keeping order). Returns
-    /// false when either socket failed.
+    /// target does not take is queued (behind anything already queued, keeping order).
     private func pump(from source: Int32, to target: Int32, queue: inout ByteQueue,
-                      worker: WorkerContext, fromClient: Bool) -> Bool {
+                      worker: WorkerContext, fromClient: Bool, untilBlocked: Bool) -> PumpResult {
         let scratch = worker.scratch
-        // A few reads at most per event, so one busy connection cannot hold a thread.
-        for _ in 0..<4 {
+        for _ in 0..<Self.readsPerTurn {
+            if queue.count >= context.highWaterBytes { return .paused }
             let outcome: IOOutcome
-            do { outcome = try Sockets.receive(source, into: scratch) } catch { return false }
+            do { outcome = try Sockets.receive(source, into: scratch) } catch { return .failed }
             switch outcome {
             case .wouldBlock:
-                return true
+                return .drained
             case .endOfStream:
                 if fromClient { clientReadFinished = true } else { backendReadFinished = true }
                 if queue.isEmpty { shutdownWrite(target, fromClient: fromClient) }
-                return true
+                return .drained
             case .transferred(let count):
                 if fromClient { bytesFromClient += count } else { bytesToClient += count }
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<count])
-                guard send(bytes, to: target, queue: &queue) else { return false }
-                // A short read means the socket was drained; the re-armed fd reports more.
-                if count < scratch.count || queue.count >= context.highWaterBytes { return true }
+                guard send(bytes, to: target, queue: &queue) else { return .failed }
+                // A short read means the socket was drained: new data makes a new edge.
+                if count < scratch.count && !untilBlocked {
+                    return queue.count >= context.highWaterBytes ? .paused : .drained
+                }
             }
         }
-        return true
+        return queue.count >= context.highWaterBytes ? .paused : .capped
     }
 
-    /// Sends at once when nothing is queued; queues the rest.
+    /// Sends at once when nothing is queued; queues the rest (the target's write edge flushes it).
     private func send(_ bytes: UnsafeRawBufferPointer, to target: Int32, queue: inout ByteQueue) -> Bool {
         var sent = 0
         if queue.isEmpty {
@@ -194,32 +254,6 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         if fromClient { backendWriteShut = true } else { clientWriteShut = true }
     }
 
-    // MARK: interest
-
-    /// Re-arms each fd whose wanted interest differs from what it is armed with. The fd whose
-    /// event is being handled was disarmed by EPOLLONESHOT (its armed set was cleared on entry).
-    private func updateInterest() {
-        var clientWanted: EpollEvents = []
-        if !clientReadFinished && toBackend.count < context.highWaterBytes { clientWanted.insert(.readable) }
-        if !toClient.isEmpty { clientWanted.insert(.writable) }
-        var backendWanted: EpollEvents = []
-        if !backendReadFinished && toClient.count < context.highWaterBytes { backendWanted.insert(.readable) }
-        if !toBackend.isEmpty { backendWanted.insert(.writable) }
-        guard let registration else { return }
-        do {
-            if clientWanted != clientArmed && !clientWanted.isEmpty {
-                try context.engine.rearm(fd: clientFD, source: Self.clientSource, of: registration, interest: clientWanted)
-                clientArmed = clientWanted
-            }
-            if backendWanted != backendArmed && !backendWanted.isEmpty {
-                try context.engine.rearm(fd: backendFD, source: backendSource, of: registration, interest: backendWanted)
-                backendArmed = backendWanted
-            }
-        } catch {
-            fail()
-        }
-    }
-
     /// Both directions have seen end of stream and everything was delivered: done.
     private func finishIfDone() {
         if clientReadFinished && backendReadFinished && toBackend.isEmpty && toClient.isEmpty {
@@ -238,15 +272,12 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             backend.statistics.connectAttempts.increment()
             do {
                 backendFD = try Sockets.socket(family: address.family)
-                backendInEpoll = false
-                switch try Sockets.connect(backendFD, to: address) {
-                case .connected:
-                    startRelaying()
-                case .inProgress:
-                    try context.engine.add(fd: backendFD, source: backendSource, of: registration!, interest: .writable)
-                    backendInEpoll = true
-                    backendArmed = .writable
-                    TimerFD.arm(timerFD, afterNanoseconds: backend.connectTimeoutNanoseconds)
+                let outcome = try Sockets.connect(backendFD, to: address)
+                try context.engine.add(fd: backendFD, source: backendSource, of: registration!,
+                                       interest: Self.socketInterest, triggering: .edge)
+                switch outcome {
+                case .connected: startRelaying()
+                case .inProgress: TimerFD.arm(timerFD, afterNanoseconds: backend.connectTimeoutNanoseconds)
                 }
                 return
             } catch {
@@ -261,10 +292,17 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         allServersFailed(lastError: lastError ?? "no server")
     }
 
-    private func connectFinished() {
+    /// The backend socket reported readiness while connecting: SO_ERROR says how it went.
+    private func connectFinished(_ events: EpollEvents, worker: WorkerContext) {
         let error = Sockets.pendingError(backendFD)
         if error == 0 {
+            guard events.contains(.writable) || events.contains(.readable) else { return }  // not yet decided
             startRelaying()
+            // The edge that told us of the connection may also have carried the server's first
+            // bytes (a greeting); no new edge will come for them.
+            if phase == .relaying && events.contains(.readable) {
+                _ = readBackend(worker: worker, untilBlocked: events.contains(.readHangup))
+            }
             return
         }
         context.backend.statistics.connectFailures.increment()
@@ -290,21 +328,15 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         return servers[(firstServer + serversTried - 1) % servers.count]
     }
 
+    /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {
         phase = .relaying
         TimerFD.disarm(timerFD)
         Sockets.setNoDelay(backendFD)
         guard let registration else { return }
         do {
-            try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration, interest: .readable)
-            clientArmed = .readable
-            if backendInEpoll {
-                try context.engine.rearm(fd: backendFD, source: backendSource, of: registration, interest: .readable)
-            } else {
-                try context.engine.add(fd: backendFD, source: backendSource, of: registration, interest: .readable)
-                backendInEpoll = true
-            }
-            backendArmed = .readable
+            try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration,
+                                   interest: Self.socketInterest, triggering: .edge)
         } catch {
             fail()
         }
@@ -322,8 +354,6 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private func closeBackendSocket() {
         if backendFD >= 0 { FileDescriptors.close(backendFD) }
         backendFD = -1
-        backendInEpoll = false
-        backendArmed = []
     }
 
     // MARK: closing

@@ -6,10 +6,14 @@ import Synchronization
 import Testing
 
 /// Shared tallies of the stress test.
-final class StressLedger: Sendable {
+final class StressLedger: @unchecked Sendable {  // @unchecked: `threads` is guarded by `lock`
     let violations = Atomic<Int>(0)
     let events = Atomic<Int>(0)
-    let threadsSeen = Mutex<Set<Int>>([])
+    private let lock = PthreadLock()
+    private var threads: Set<Int> = []
+
+    func saw(thread index: Int) { lock.withLock { _ = threads.insert(index) } }
+    var threadsSeen: Set<Int> { lock.withLock { threads } }
 }
 
 /// Echo handler that records any moment when two threads are inside it at once.
@@ -30,7 +34,7 @@ final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unche
     func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
         if inside.exchange(true, ordering: .acquiringAndReleasing) { ledger.violations.add(1, ordering: .relaxed) }
         ledger.events.add(1, ordering: .relaxed)
-        ledger.threadsSeen.withLock { _ = $0.insert(worker.index) }
+        ledger.saw(thread: worker.index)
         var open = true
         while case .transferred(let count)? = try? Sockets.receive(fd, into: worker.scratch) {
             // Small echoes: the socket buffer has room (the client reads each reply before sending more).
@@ -124,6 +128,6 @@ final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked
         #expect(failures.load(ordering: .relaxed) == 0)
         #expect(ledger.violations.load(ordering: .relaxed) == 0)
         #expect(ledger.events.load(ordering: .relaxed) >= clientThreads * connectionsPerThread * roundsPerConnection / 4)
-        #expect(ledger.threadsSeen.withLock { $0 } == [0, 1])
+        #expect(ledger.threadsSeen == [0, 1])
     }
 }

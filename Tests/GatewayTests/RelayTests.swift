@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func bytesOfAClientThatSendsAndClosesAtOnceReachTheBackend() throws {
-        let received = Mutex<[UInt8]>([])
+        let received = Locked<[UInt8]>([])
         let done = Atomic<Bool>(false)
         let backend = try ScriptedBackend { socket in
             let bytes = (try? socket.receiveToEnd()) ?? []

@@ -12,7 +12,7 @@ import Testing
         let size = 10 * 1024 * 1024
         let toBackend = patternBytes(count: size, seed: 11)
         let toClient = patternBytes(count: size, seed: 22)
-        let backendReceived = Mutex<[UInt8]>([])
+        let backendReceived = Locked<[UInt8]>([])
         let backendDone = Atomic<Bool>(false)
         let backend = try ScriptedBackend { socket in
             let writer = try? NativeThread.start(name: "backend-writer") { try? socket.sendAll(toClient) }

@@ -8,7 +8,7 @@ public final class ScriptedBackend: Sendable {
     public let address: SocketAddress
     private let listenFD: Int32
     private let flags = BackendFlags()
-    private let thread: Mutex<NativeThread?> = Mutex(nil)
+    private let thread = Locked<NativeThread?>(nil)
 
     public init(ipv6: Bool = false, backlog: Int32 = 128, script: @escaping @Sendable (BlockingSocket) -> Void) throws {
         listenFD = try Sockets.listeningSocket(at: ipv6 ? loopbackIPv6() : loopback(), backlog: backlog)
