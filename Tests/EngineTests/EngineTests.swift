@@ -54,6 +54,32 @@ func withRunningEngine(_ engine: Engine, _ body: () throws -> Void) throws {
         }
     }
 
+    /// The eventfd wakes a leader blocked in epoll_wait; the action runs on a worker thread.
+    @Test func scheduledActionWakesTheEngine() throws {
+        let engine = try Engine(workers: 2)
+        let ranOn = Atomic<Int>(0)
+        try withRunningEngine(engine) {
+            sleepMilliseconds(50)  // let a leader block in epoll_wait first
+            let caller = Int(ThreadIdentity.current())
+            engine.schedule { ranOn.store(Int(ThreadIdentity.current()), ordering: .releasing) }
+            #expect(eventually(timeoutMilliseconds: 2000) { ranOn.load(ordering: .acquiring) != 0 })
+            #expect(ranOn.load(ordering: .acquiring) != caller)
+        }
+    }
+
+    @Test func stopReturnsEveryThreadFromRun() throws {
+        let engine = try Engine(workers: 3)
+        let returned = Atomic<Bool>(false)
+        let thread = try NativeThread.start(name: "test-engine") {
+            try? engine.run()
+            returned.store(true, ordering: .releasing)
+        }
+        sleepMilliseconds(50)
+        engine.stop()
+        #expect(eventually(timeoutMilliseconds: 2000) { returned.load(ordering: .acquiring) })
+        thread.join()
+    }
+
     @Test func injectedStaleTokenIsDropped() throws {
         let engine = try Engine(workers: 1)
         let handler = CountingHandler()
