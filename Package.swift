@@ -23,6 +23,7 @@ let package = Package(
         .target(name: "Buffers", dependencies: ["BulwarkSys"]),
         .target(name: "Engine", dependencies: ["BulwarkSys"]),
         .target(name: "Config"),
+        .target(name: "SysGuard"),
         .target(
             name: "Gateway",
             dependencies: [
@@ -52,6 +53,7 @@ let package = Package(
         .testTarget(name: "BuffersTests", dependencies: ["Buffers"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
     ],
