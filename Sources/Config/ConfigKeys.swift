@@ -2,12 +2,12 @@
 // docs/config.md (ConfigReference.markdown()) all come from here: add a key here first.
 
 public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
-    case server, log, listener, backend
+    case server, log, `guard`, listener, backend
 
-    /// `[[listener]]` and `[[backend]]` may appear many times; `[server]` and `[log]` once.
+    /// `[[listener]]` and `[[backend]]` may appear many times; the others once.
     public var isArrayOfTables: Bool {
         switch self {
-        case .server, .log: return false
+        case .server, .log, .guard: return false
         case .listener, .backend: return true
         }
     }
@@ -21,47 +21,226 @@ public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
         switch self {
         case .server: return "Process-wide settings. Optional; every key has a default."
         case .log: return "Logging. Optional; every key has a default."
-        case .listener: return "A listening socket and where its connections go. At least one is required."
+        case .guard:
+            return "Self-protection (SysGuard): process-wide limits, and the defaults of the per-connection limits and TCP options, "
+                + "which each [[listener]] may override. Optional; every key has a default or is off when left out. "
+                + "Where a key says so, 0 (or \"0s\") switches its limit off."
+        case .listener:
+            return "A listening socket and where its connections go. At least one is required. "
+                + "Keys marked \"inherits [guard].X\" override that [guard] key for this listener only; left out, the [guard] value applies."
         case .backend: return "A named group of backend servers that listeners relay to."
         }
     }
+}
+
+/// Whether a key must be written, and what applies when it is left out.
+public enum ConfigKeyPresence: Sendable, Equatable {
+    /// Must be written.
+    case required
+    /// Left out, this value applies (read through the key's kind like a written one).
+    case defaulted(TOMLValue)
+    /// Left out, the limit is off or the value follows from another key; `absentText` says
+    /// which, for the reference ("off", "0.9 × max_load").
+    case optional(absentText: String)
+    /// A `[[listener]]` override: left out, the key of the same name in `section` applies.
+    case inherits(ConfigSection)
 }
 
 public struct ConfigKey: Sendable, Equatable {
     public var section: ConfigSection
     public var name: String
     public var kind: ConfigValueKind
-    /// nil: the key is required.
-    public var defaultValue: TOMLValue?
+    public var presence: ConfigKeyPresence
     /// One line for the reference.
     public var doc: String
 
-    public init(section: ConfigSection, name: String, kind: ConfigValueKind, defaultValue: TOMLValue?, doc: String) {
+    public init(section: ConfigSection, name: String, kind: ConfigValueKind, presence: ConfigKeyPresence, doc: String) {
         self.section = section
         self.name = name
         self.kind = kind
-        self.defaultValue = defaultValue
+        self.presence = presence
         self.doc = doc
     }
 
-    public var isRequired: Bool { defaultValue == nil }
+    /// `defaultValue` nil: the key is required.
+    public init(section: ConfigSection, name: String, kind: ConfigValueKind, defaultValue: TOMLValue?, doc: String) {
+        self.init(section: section, name: name, kind: kind,
+                  presence: defaultValue.map(ConfigKeyPresence.defaulted) ?? .required, doc: doc)
+    }
+
+    /// The value that applies when the key is left out, if it is a fixed one.
+    public var defaultValue: TOMLValue? {
+        if case .defaulted(let value) = presence { return value }
+        return nil
+    }
+
+    public var isRequired: Bool { presence == .required }
     /// The type as shown in the reference.
     public var typeText: String { kind.typeText }
-    /// The default as TOML text (`"auto"`, `1024`), or `required`.
-    public var defaultText: String { defaultValue?.tomlText ?? "required" }
+    /// The default as TOML text (`"auto"`, `1024`), `required`, what being left out means
+    /// (`off`), or `inherits [guard].max_frame`.
+    public var defaultText: String {
+        switch presence {
+        case .required: return "required"
+        case .defaulted(let value): return value.tomlText
+        case .optional(let absentText): return absentText
+        case .inherits(let section): return "inherits \(section.header).\(name)"
+        }
+    }
+
+    /// The same key in `[[listener]]`, overriding this `[guard]` key for one listener.
+    /// Its doc repeats what switches the limit off (the `0: off.` sentence of this key's doc).
+    func listenerOverride() -> ConfigKey {
+        var doc = "Overrides \(section.header).\(name) for this listener."
+        if let off = [" 0: ", " \"0s\": "].lazy.compactMap({ self.doc.firstRange(of: $0) }).first {
+            doc += self.doc[off.lowerBound...]
+        }
+        return ConfigKey(section: .listener, name: name, kind: kind, presence: .inherits(section), doc: doc)
+    }
 }
 
 public enum ConfigKeys {
+    // MARK: [server]
+
     public static let workers = ConfigKey(
         section: .server, name: "workers", kind: .integerOrAuto(1...1024), defaultValue: .string("auto"),
         doc: "Worker threads sharing one epoll; \"auto\" starts one per CPU.")
     public static let highWater = ConfigKey(
         section: .server, name: "high_water", kind: .byteSize(1...(1 << 30)), defaultValue: .string("256KiB"),
         doc: "Per-direction relay queue high-water mark: above it the other side stops being read.")
+
+    // MARK: [log]
+
     public static let logLevel = ConfigKey(
         section: .log, name: "level", kind: .choice(supported: LogLevel.allCases.map(\.rawValue), notYetSupported: []),
         defaultValue: .string("info"),
         doc: "The least severe level that is logged.")
+
+    // MARK: [guard]: process-wide
+
+    public static let guardMaxFiles = ConfigKey(
+        section: .guard, name: "max_files", kind: .integer(64...16_777_216), defaultValue: .integer(1_048_576),
+        doc: "RLIMIT_NOFILE is raised to this at start (clamped to the hard limit, with a warning). "
+            + "max_connections must fit in it: each connection needs a socket and a timerfd, plus a backend socket when relayed over TCP.")
+    public static let guardMaxConnections = ConfigKey(
+        section: .guard, name: "max_connections", kind: .integer(0...16_777_216), defaultValue: .integer(0),
+        doc: "Client connections of the whole process; past it new ones are refused at accept. 0: unlimited.")
+    public static let guardSampleInterval = ConfigKey(
+        section: .guard, name: "sample_interval", kind: .duration(.milliseconds(100)...Duration.seconds(60)),
+        defaultValue: .string("1s"),
+        doc: "How often the load average and /proc/meminfo are read.")
+    public static let guardMaxLoad = ConfigKey(
+        section: .guard, name: "max_load", kind: .decimal(above: 0, atMost: 1_000_000), presence: .optional(absentText: "off"),
+        doc: "New connections are refused while the 1-minute load average is above this (about 0.8 × CPUs is a start). Left out: off.")
+    public static let guardLoadClear = ConfigKey(
+        section: .guard, name: "load_clear", kind: .decimal(above: 0, atMost: 1_000_000),
+        presence: .optional(absentText: "0.9 × max_load"),
+        doc: "Once tripped, the load guard clears only when the load average falls below this; at most max_load.")
+    public static let guardMaxMemoryUsedPercent = ConfigKey(
+        section: .guard, name: "max_memory_used_percent", kind: .integer(2...100), presence: .optional(absentText: "off"),
+        doc: "New connections are refused while memory used (MemTotal − MemAvailable) is above this percent of MemTotal. Left out: off.")
+    public static let guardMemoryUsedClearPercent = ConfigKey(
+        section: .guard, name: "memory_used_clear_percent", kind: .integer(1...99),
+        presence: .optional(absentText: "max_memory_used_percent − 5"),
+        doc: "Once tripped, the memory-used guard clears only below this percent; less than max_memory_used_percent.")
+    public static let guardMinMemoryAvailable = ConfigKey(
+        section: .guard, name: "min_memory_available", kind: .byteSize((1 << 20)...(1 << 40)), presence: .optional(absentText: "off"),
+        doc: "New connections are refused while MemAvailable is below this. Left out: off.")
+    public static let guardMemoryAvailableClear = ConfigKey(
+        section: .guard, name: "memory_available_clear", kind: .byteSize((1 << 20)...(1 << 41)),
+        presence: .optional(absentText: "1.25 × min_memory_available"),
+        doc: "Once tripped, the MemAvailable guard clears only above this; more than min_memory_available.")
+    public static let guardMaxSwapUsedPercent = ConfigKey(
+        section: .guard, name: "max_swap_used_percent", kind: .integer(2...100), presence: .optional(absentText: "off"),
+        doc: "New connections are refused while swap used is above this percent of SwapTotal (never trips without swap). Left out: off.")
+    public static let guardSwapUsedClearPercent = ConfigKey(
+        section: .guard, name: "swap_used_clear_percent", kind: .integer(1...99),
+        presence: .optional(absentText: "max_swap_used_percent − 5"),
+        doc: "Once tripped, the swap guard clears only below this percent; less than max_swap_used_percent.")
+    public static let guardMaxConnectionsPerIP = ConfigKey(
+        section: .guard, name: "max_connections_per_ip", kind: .integer(0...1_000_000), defaultValue: .integer(0),
+        doc: "Client connections from one address (or one prefix, see per_ip_prefix_v4/v6); addresses in allow are exempt. 0: off.")
+    public static let guardPerIPPrefixV4 = ConfigKey(
+        section: .guard, name: "per_ip_prefix_v4", kind: .integer(1...32), defaultValue: .integer(32),
+        doc: "IPv4 clients are counted per prefix of this length for max_connections_per_ip; 32: per address.")
+    public static let guardPerIPPrefixV6 = ConfigKey(
+        section: .guard, name: "per_ip_prefix_v6", kind: .integer(1...128), defaultValue: .integer(128),
+        doc: "IPv6 clients are counted per prefix of this length for max_connections_per_ip; 128: per address, 64: per subnet.")
+    public static let guardPerIPTableSize = ConfigKey(
+        section: .guard, name: "per_ip_table_size", kind: .integer(1...16_777_216), defaultValue: .integer(65_536),
+        doc: "Addresses (or prefixes) the per-IP table holds; while it is full, connections from new addresses are refused.")
+    public static let guardAllow = ConfigKey(
+        section: .guard, name: "allow", kind: .addressPrefixes, defaultValue: .array([]),
+        doc: "Clients exempt from the per-IP and rate limits.")
+    public static let guardDeny = ConfigKey(
+        section: .guard, name: "deny", kind: .addressPrefixes, defaultValue: .array([]),
+        doc: "Clients refused at accept.")
+    public static let guardDryRun = ConfigKey(
+        section: .guard, name: "dry_run", kind: .choices(GuardLimit.allCases.map(\.rawValue)), defaultValue: .array([]),
+        doc: "Limits that only count what they would do (on the stats socket) and never refuse or close; for trying limits out.")
+    public static let guardMeminfoPath = ConfigKey(
+        section: .guard, name: "meminfo_path", kind: .absolutePath, defaultValue: .string("/proc/meminfo"),
+        doc: "Where memory and swap readings come from (tests and containers point it elsewhere).")
+    public static let guardLoadavgPath = ConfigKey(
+        section: .guard, name: "loadavg_path", kind: .absolutePath, defaultValue: .string("/proc/loadavg"),
+        doc: "Where the load average comes from.")
+
+    // MARK: [guard]: per-connection limits ([[listener]] may override each)
+
+    public static let guardMaxFrame = ConfigKey(
+        section: .guard, name: "max_frame", kind: .byteSize(1...(16 << 20)), defaultValue: .string("64KiB"),
+        doc: "Largest frame on a framed listener (payload bytes; for \"line\", the line with its \"\\n\"); a larger one closes the connection.")
+    public static let guardIdleTimeout = ConfigKey(
+        section: .guard, name: "idle_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("5m"),
+        doc: "A connection with no bytes from the client for this long is closed. \"0s\": off.")
+    public static let guardFrameTimeout = ConfigKey(
+        section: .guard, name: "frame_timeout", kind: .duration(.zero...Duration.seconds(3600)), defaultValue: .string("30s"),
+        doc: "On a framed listener, the first to the last byte of one frame may take at most this long. \"0s\": off.")
+    public static let guardPacketRateSoft = ConfigKey(
+        section: .guard, name: "packet_rate_soft", kind: .integer(0...10_000_000), defaultValue: .integer(0),
+        doc: "Frames per second per connection on a framed listener; above it, reading pauses until the next second. 0: off.")
+    public static let guardPacketRateHard = ConfigKey(
+        section: .guard, name: "packet_rate_hard", kind: .integer(0...10_000_000), defaultValue: .integer(0),
+        doc: "Frames per second per connection on a framed listener; above it, the connection is closed. At least packet_rate_soft. 0: off.")
+    public static let guardByteRateSoft = ConfigKey(
+        section: .guard, name: "byte_rate_soft", kind: .byteSize(0...(4 << 30)), defaultValue: .integer(0),
+        doc: "Bytes per second per connection from the client; above it, reading pauses until the next second. 0: off.")
+    public static let guardByteRateHard = ConfigKey(
+        section: .guard, name: "byte_rate_hard", kind: .byteSize(0...(4 << 30)), defaultValue: .integer(0),
+        doc: "Bytes per second per connection from the client; above it, the connection is closed. At least byte_rate_soft. 0: off.")
+    public static let guardMaxReceiveBuffer = ConfigKey(
+        section: .guard, name: "max_receive_buffer", kind: .byteSize(1...(1 << 30)), defaultValue: .string("64KiB"),
+        doc: "Bytes read from a client but not yet forwarded (held back by a soft rate limit); past it the connection is closed.")
+    public static let guardMaxSendBuffer = ConfigKey(
+        section: .guard, name: "max_send_buffer", kind: .byteSize(1...(1 << 30)), defaultValue: .string("1MiB"),
+        doc: "Bytes waiting to be written to a client; past it the client reads too slowly and is closed.")
+
+    // MARK: [guard]: TCP options ([[listener]] may override each)
+
+    public static let guardTCPDeferAccept = ConfigKey(
+        section: .guard, name: "tcp_defer_accept", kind: .wholeSeconds(0...3600), defaultValue: .string("0s"),
+        doc: "TCP_DEFER_ACCEPT: a connection is accepted only once its first data arrived (or this time passed). \"0s\": off.")
+    public static let guardKeepAliveIdle = ConfigKey(
+        section: .guard, name: "keepalive_idle", kind: .wholeSeconds(0...32767), defaultValue: .string("0s"),
+        doc: "TCP keepalive (SO_KEEPALIVE, TCP_KEEPIDLE): the first probe after this long without traffic. \"0s\": keepalive off.")
+    public static let guardKeepAliveInterval = ConfigKey(
+        section: .guard, name: "keepalive_interval", kind: .wholeSeconds(1...32767), defaultValue: .string("10s"),
+        doc: "TCP_KEEPINTVL: time between keepalive probes (used when keepalive_idle is on).")
+    public static let guardKeepAliveCount = ConfigKey(
+        section: .guard, name: "keepalive_count", kind: .integer(1...127), defaultValue: .integer(5),
+        doc: "TCP_KEEPCNT: unanswered probes before the connection is dropped (used when keepalive_idle is on).")
+
+    /// The `[guard]` keys that `[[listener]]` may override, in reference order.
+    public static let guardConnectionKeys: [ConfigKey] = [
+        guardMaxFrame, guardIdleTimeout, guardFrameTimeout, guardPacketRateSoft, guardPacketRateHard,
+        guardByteRateSoft, guardByteRateHard, guardMaxReceiveBuffer, guardMaxSendBuffer,
+    ]
+    public static let guardTCPKeys: [ConfigKey] = [
+        guardTCPDeferAccept, guardKeepAliveIdle, guardKeepAliveInterval, guardKeepAliveCount,
+    ]
+
+    // MARK: [[listener]]
+
     public static let listenerName = ConfigKey(
         section: .listener, name: "name", kind: .name, defaultValue: nil,
         doc: "Unique among listeners; used in logs and on the stats socket.")
@@ -78,6 +257,21 @@ public enum ConfigKeys {
     public static let listenerBacklog = ConfigKey(
         section: .listener, name: "backlog", kind: .integer(1...65535), defaultValue: .integer(1024),
         doc: "Length of the queue of connections not yet accepted, for listen(2); the kernel caps it at net.core.somaxconn.")
+    public static let listenerFraming = ConfigKey(
+        section: .listener, name: "framing", kind: .choice(supported: Framing.allCases.map(\.rawValue), notYetSupported: []),
+        defaultValue: .string("none"),
+        doc: "Where one frame ends, for the frame limits (max_frame, frame_timeout, packet_rate_*): \"none\" (a byte stream: only byte limits apply), "
+            + "\"u16be\" or \"u32be\" (a 2- or 4-byte big-endian payload length, then the payload), \"line\" (ended by \"\\n\"). Bytes are relayed unchanged either way. "
+            + "A frame limit other than 0 written in a listener with framing \"none\" is an error, as it would do nothing.")
+    public static let listenerMaxConnections = ConfigKey(
+        section: .listener, name: "max_connections", kind: .integer(0...16_777_216), defaultValue: .integer(0),
+        doc: "Client connections of this listener; past it new ones are refused at accept. 0: unlimited (only [guard].max_connections applies).")
+
+    /// `[[listener]]` keys overriding `[guard]`'s per-connection limits and TCP options.
+    public static let listenerOverrides: [ConfigKey] = (guardConnectionKeys + guardTCPKeys).map { $0.listenerOverride() }
+
+    // MARK: [[backend]]
+
     public static let backendName = ConfigKey(
         section: .backend, name: "name", kind: .name, defaultValue: nil,
         doc: "Unique among backends; listeners refer to it.")
@@ -90,12 +284,19 @@ public enum ConfigKeys {
         doc: "How long a connection to a server may take before it counts as failed.")
 
     /// Every key, in reference order.
-    public static let all: [ConfigKey] = [
-        workers, highWater,
-        logLevel,
-        listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog,
-        backendName, backendServers, backendConnectTimeout,
-    ]
+    public static let all: [ConfigKey] =
+        [workers, highWater, logLevel]
+        + [
+            guardMaxFiles, guardMaxConnections, guardSampleInterval,
+            guardMaxLoad, guardLoadClear, guardMaxMemoryUsedPercent, guardMemoryUsedClearPercent,
+            guardMinMemoryAvailable, guardMemoryAvailableClear, guardMaxSwapUsedPercent, guardSwapUsedClearPercent,
+            guardMaxConnectionsPerIP, guardPerIPPrefixV4, guardPerIPPrefixV6, guardPerIPTableSize,
+            guardAllow, guardDeny, guardDryRun, guardMeminfoPath, guardLoadavgPath,
+        ]
+        + guardConnectionKeys + guardTCPKeys
+        + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
+        + listenerOverrides
+        + [backendName, backendServers, backendConnectTimeout]
 
     public static func keys(in section: ConfigSection) -> [ConfigKey] {
         all.filter { $0.section == section }

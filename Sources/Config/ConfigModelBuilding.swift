@@ -22,14 +22,21 @@ extension LogConfig {
 }
 
 extension ListenerConfig {
-    init?(_ values: SectionValues) {
+    /// `guardSettings`: [guard]'s limits and TCP options with this listener's overrides applied.
+    init?(_ values: SectionValues, guardSettings: (limits: ConnectionLimits, tcp: TCPOptions)?) {
         guard let name = values.text(ConfigKeys.listenerName),
               let bind = values.address(ConfigKeys.listenerBind),
               let modeName = values.text(ConfigKeys.listenerMode),
               let mode = ListenerMode(rawValue: modeName),
               let backend = values.text(ConfigKeys.listenerBackend),
-              let backlog = values.integer(ConfigKeys.listenerBacklog) else { return nil }
-        self.init(name: name, bind: bind, mode: mode, backend: backend, backlog: backlog, line: values.table.line)
+              let backlog = values.integer(ConfigKeys.listenerBacklog),
+              let framingName = values.text(ConfigKeys.listenerFraming),
+              let framing = Framing(rawValue: framingName),
+              let maxConnections = values.integer(ConfigKeys.listenerMaxConnections),
+              let guardSettings else { return nil }
+        self.init(name: name, bind: bind, mode: mode, backend: backend, backlog: backlog, framing: framing,
+                  maxConnections: maxConnections, limits: guardSettings.limits, tcp: guardSettings.tcp,
+                  line: values.table.line)
     }
 }
 
@@ -52,6 +59,15 @@ enum ConfigDefaults {
 
     static let log: LogConfig = {
         guard let config = LogConfig(readEmpty(.log)) else { preconditionFailure("ConfigKeys: [log] defaults do not decode") }
+        return config
+    }()
+
+    static let guardConfig: GuardConfig = {
+        var validator = ConfigValidator(file: "<defaults>")
+        let values = validator.read(.guard, from: TOMLTable(line: 0), prefix: ConfigSection.guard.rawValue)
+        guard let config = validator.guardConfig(values), validator.issues.isEmpty else {
+            preconditionFailure("ConfigKeys: [guard] defaults do not decode: \(validator.issues)")
+        }
         return config
     }()
 

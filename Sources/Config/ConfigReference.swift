@@ -51,12 +51,23 @@ public enum ConfigReference {
             "- **Address**: `\"IPv4:port\"`, `\"[IPv6]:port\"` or `\"*:port\"` (every IPv4 address). Host names are",
             "  not supported yet. Server ports are 1...65535; a listener may use port 0 (the kernel picks one).",
             "- **Name**: letters, digits, `_`, `.` and `-`.",
+            "- **Number**: an integer or a decimal: `4`, `1.6`.",
+            "- **Address or prefix** (`allow`, `deny`): an IPv4 or IPv6 address (`\"192.168.1.7\"`, `\"::1\"`) or a",
+            "  CIDR prefix (`\"10.0.0.0/8\"`, `\"2001:db8::/32\"`, no brackets); bits past the prefix length must be 0.",
+            "- **Off**: where a key's description says `0: off` or `\"0s\": off`, that value switches its limit off;",
+            "  a key whose default is \"off\" is off while it is left out.",
+            "- **Overrides**: a `[[listener]]` key whose default is \"inherits [guard].X\" takes `[guard]`'s `X` when",
+            "  it is left out, and replaces it for that listener's connections when it is written.",
         ]
         for section in ConfigSection.allCases {
             lines += ["", "## `\(section.header)`", "", section.doc, ""]
             lines += ["| Key | Type | Default | Description |", "| --- | --- | --- | --- |"]
             for key in ConfigKeys.keys(in: section) {
-                let defaultCell = key.isRequired ? "required" : "`\(key.defaultText)`"
+                let defaultCell: String
+                switch key.presence {
+                case .defaulted: defaultCell = "`\(key.defaultText)`"
+                case .required, .optional, .inherits: defaultCell = key.defaultText
+                }
                 lines.append("| `\(key.name)` | \(cell(key.typeText)) | \(cell(defaultCell)) | \(cell(key.doc)) |")
             }
         }

@@ -25,6 +25,7 @@ struct ConfigValidator {
         let tables = sortSections(root)
         let server = read(.server, from: tables[.server]?.first ?? TOMLTable(line: 0), prefix: "server")
         let log = read(.log, from: tables[.log]?.first ?? TOMLTable(line: 0), prefix: "log")
+        let guardValues = read(.guard, from: tables[.guard]?.first ?? TOMLTable(line: 0), prefix: ConfigSection.guard.rawValue)
         let listeners = (tables[.listener] ?? []).enumerated().map { index, table in
             read(.listener, from: table, prefix: "listener[\(index)]")
         }
@@ -39,14 +40,21 @@ struct ConfigValidator {
         checkUniqueNames(backends, key: ConfigKeys.backendName, noun: "backend")
         checkBindAddresses(listeners)
         checkBackendReferences(listeners: listeners, backends: backends)
+        let guardModel = guardConfig(guardValues)
+        let listenerSettings = listeners.map { listenerGuardSettings($0, guard: guardValues) }
+        checkFileBudget(guard: guardValues, listeners: listeners, backends: backends)
 
         guard issues.isEmpty,
               let serverConfig = ServerConfig(server),
-              let logConfig = LogConfig(log) else { return nil }
-        let listenerConfigs = listeners.compactMap(ListenerConfig.init)
+              let logConfig = LogConfig(log),
+              let guardModel else { return nil }
+        let listenerConfigs = zip(listeners, listenerSettings).compactMap { values, settings in
+            ListenerConfig(values, guardSettings: settings)
+        }
         let backendConfigs = backends.compactMap(BackendConfig.init)
         guard listenerConfigs.count == listeners.count, backendConfigs.count == backends.count else { return nil }
-        return GatewayConfig(file: file, server: serverConfig, log: logConfig, listeners: listenerConfigs, backends: backendConfigs)
+        return GatewayConfig(file: file, server: serverConfig, log: logConfig, guardConfig: guardModel,
+                             listeners: listenerConfigs, backends: backendConfigs)
     }
 
     /// Top-level entries must be the known sections, in the right shape.

@@ -9,6 +9,9 @@ enum ConfigValue: Equatable {
     case duration(Duration)
     case address(EndpointAddress)
     case addresses([EndpointAddress])
+    case decimal(Double)
+    case prefixes([AddressPrefix])
+    case texts([String])
 }
 
 /// A problem with a value; `keySuffix` is set for an array element (`[1]`), with its own line.
@@ -109,7 +112,93 @@ extension ConfigValueKind {
         case .serverAddresses:
             guard case .array(let items) = value else { return wrongType }
             return Self.decodeServers(items, line: node.line)
+
+        case .decimal(let above, let atMost):
+            let number: Double
+            switch value {
+            case .integer(let integer): number = Double(integer)
+            case .float(let float): number = float
+            default: return wrongType
+            }
+            guard number > above, number <= atMost else {
+                return fail("must be above \(DecimalText.format(above)) and at most \(DecimalText.format(atMost)), got \(DecimalText.format(number))")
+            }
+            return .value(.decimal(number))
+
+        case .wholeSeconds(let range):
+            if case .integer(let number) = value {
+                return fail("expected \(expectation), got the integer \(number): a duration needs a unit")
+            }
+            guard case .string(let text) = value else { return wrongType }
+            guard let duration = Durations.parse(text) else {
+                return fail("invalid duration \(TOMLText.quoted(text)); use a number with a unit (s, m, h), like \"30s\" or \"2m\"")
+            }
+            let components = duration.components
+            guard components.attoseconds == 0 else {
+                return fail("must be whole seconds (the kernel counts this option in seconds), got \(Durations.format(duration))")
+            }
+            guard components.seconds >= Int64(range.lowerBound), components.seconds <= Int64(range.upperBound) else {
+                return fail("must be between \(Durations.format(.seconds(range.lowerBound))) and \(Durations.format(.seconds(range.upperBound))), got \(Durations.format(duration))")
+            }
+            return .value(.duration(duration))
+
+        case .addressPrefixes:
+            guard case .array(let items) = value else { return wrongType }
+            return Self.decodeList(items, expectation: "a string like \"10.0.0.0/8\"") { text in
+                switch AddressPrefix.parseDetailed(text) {
+                case .success(let prefix): return .success((prefix, prefix.description))
+                case .failure(let error): return .failure(error)
+                }
+            }.map { .prefixes($0) }
+
+        case .choices(let supported):
+            guard case .array(let items) = value else { return wrongType }
+            let supportedList = supported.joined(separator: ", ")
+            return Self.decodeList(items, expectation: "a string, one of " + supported.map(TOMLText.quoted).joined(separator: ", ")) { text in
+                supported.contains(text)
+                    ? .success((text, TOMLText.quoted(text)))
+                    : .failure(EndpointParseError("unknown \(keyName) entry \(TOMLText.quoted(text)); supported: \(supportedList)"))
+            }.map { .texts($0) }
+
+        case .absolutePath:
+            guard case .string(let text) = value else { return wrongType }
+            guard text.hasPrefix("/") else {
+                return fail("must be an absolute path (starting with \"/\"), got \(TOMLText.quoted(text))")
+            }
+            guard !text.utf8.contains(0) else { return fail("must not contain a NUL character") }
+            return .value(.text(text))
         }
+    }
+
+    /// An array of strings, each parsed by `parse` into a value and the text that names it in a
+    /// "listed twice" message; every bad or repeated element is reported at its own line.
+    private static func decodeList<Element: Hashable>(
+        _ items: [TOMLNode], expectation: String,
+        parse: (String) -> Result<(Element, String), EndpointParseError>
+    ) -> ListDecodeOutcome<Element> {
+        var elements: [Element] = []
+        var firstLines: [Element: Int] = [:]
+        var failures: [DecodeFailure] = []
+        for (index, item) in items.enumerated() {
+            let suffix = "[\(index)]"
+            guard case .string(let text) = item.value else {
+                failures.append(DecodeFailure(line: item.line, keySuffix: suffix, message: "expected \(expectation), got \(item.value.summary)"))
+                continue
+            }
+            switch parse(text) {
+            case .success(let (element, name)):
+                if let firstLine = firstLines[element] {
+                    failures.append(DecodeFailure(line: item.line, keySuffix: suffix,
+                                                  message: "\(name) is listed twice (first on line \(firstLine))"))
+                } else {
+                    firstLines[element] = item.line
+                    elements.append(element)
+                }
+            case .failure(let error):
+                failures.append(DecodeFailure(line: item.line, keySuffix: suffix, message: error.message))
+            }
+        }
+        return failures.isEmpty ? .value(elements) : .failed(failures)
     }
 
     private static func decodeServers(_ items: [TOMLNode], line: Int) -> DecodeOutcome {
@@ -144,5 +233,18 @@ extension ConfigValueKind {
 
     static func isNameByte(_ byte: UInt8) -> Bool {
         ASCII.isLetterOrDigit(byte) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+    }
+}
+
+/// The outcome of decoding an array, before it becomes a `ConfigValue`.
+private enum ListDecodeOutcome<Element> {
+    case value([Element])
+    case failed([DecodeFailure])
+
+    func map(_ transform: ([Element]) -> ConfigValue) -> DecodeOutcome {
+        switch self {
+        case .value(let elements): return .value(transform(elements))
+        case .failed(let failures): return .failed(failures)
+        }
     }
 }

@@ -18,6 +18,16 @@ public enum ConfigValueKind: Sendable, Equatable {
     case listenAddress
     /// A non-empty array of "IP:port" strings, ports 1...65535.
     case serverAddresses
+    /// A number, integer or not, with `above < value <= atMost`.
+    case decimal(above: Double, atMost: Double)
+    /// A duration in whole seconds (for socket options the kernel counts in seconds).
+    case wholeSeconds(ClosedRange<Int>)
+    /// An array (maybe empty) of IP addresses and CIDR prefixes, each listed once.
+    case addressPrefixes
+    /// An array (maybe empty) of fixed strings, each listed once.
+    case choices([String])
+    /// A string starting with "/".
+    case absolutePath
 
     /// The type column of the reference.
     public var typeText: String {
@@ -40,6 +50,16 @@ public enum ConfigValueKind: Sendable, Equatable {
             return "string \"IP:port\""
         case .serverAddresses:
             return "non-empty array of \"IP:port\" strings"
+        case .decimal(let above, let atMost):
+            return "number above \(DecimalText.format(above)), up to \(DecimalText.format(atMost)): like 1.6 or 4"
+        case .wholeSeconds(let range):
+            return "duration \(Durations.format(.seconds(range.lowerBound)))...\(Durations.format(.seconds(range.upperBound))) in whole seconds: a string like \"30s\", \"2m\""
+        case .addressPrefixes:
+            return "array of IP addresses and CIDR prefixes, like [\"10.0.0.0/8\", \"192.168.1.7\", \"2001:db8::/32\"]"
+        case .choices(let supported):
+            return "array of strings, each one of " + supported.map(TOMLText.quoted).joined(separator: ", ")
+        case .absolutePath:
+            return "string: an absolute path"
         }
     }
 
@@ -56,6 +76,23 @@ public enum ConfigValueKind: Sendable, Equatable {
         case .reference(let section): return "a string naming a \(section.header)"
         case .listenAddress: return "a string like \"127.0.0.1:7000\""
         case .serverAddresses: return "an array of strings like [\"127.0.0.1:7001\"]"
+        case .decimal: return "a number like 1.6"
+        case .wholeSeconds: return "a string like \"30s\""
+        case .addressPrefixes: return "an array of strings like [\"10.0.0.0/8\", \"::1\"]"
+        case .choices(let supported):
+            return "an array of strings, each one of " + supported.map(TOMLText.quoted).joined(separator: ", ")
+        case .absolutePath: return "a string like \"/proc/meminfo\""
         }
+    }
+}
+
+/// Numbers of `.decimal` keys in messages and the reference: `4` for a whole number, `1.6`
+/// otherwise.
+enum DecimalText {
+    static func format(_ number: Double) -> String {
+        if number.isFinite, number == number.rounded(), abs(number) < 1e15 {
+            return String(Int(number))
+        }
+        return String(number)
     }
 }

@@ -6,13 +6,17 @@ public struct GatewayConfig: Sendable, Equatable {
     public var file: String
     public var server: ServerConfig
     public var log: LogConfig
+    /// `[guard]` (`guard` is a Swift keyword).
+    public var guardConfig: GuardConfig
     public var listeners: [ListenerConfig]
     public var backends: [BackendConfig]
 
-    public init(file: String, server: ServerConfig, log: LogConfig, listeners: [ListenerConfig], backends: [BackendConfig]) {
+    public init(file: String, server: ServerConfig, log: LogConfig, guardConfig: GuardConfig = GuardConfig.defaults,
+                listeners: [ListenerConfig], backends: [BackendConfig]) {
         self.file = file
         self.server = server
         self.log = log
+        self.guardConfig = guardConfig
         self.listeners = listeners
         self.backends = backends
     }
@@ -70,18 +74,32 @@ public struct ListenerConfig: Sendable, Equatable {
     public var backend: String
     /// Listen queue length for listen(2), 1...65535.
     public var backlog: Int
+    /// Where one frame ends, for the frame limits (`.none`: a byte stream).
+    public var framing: Framing
+    /// Client connections of this listener; 0: unlimited.
+    public var maxConnections: Int
+    /// `[guard]`'s per-connection limits with this listener's overrides applied.
+    public var limits: ConnectionLimits
+    /// `[guard]`'s TCP options with this listener's overrides applied.
+    public var tcp: TCPOptions
     /// Line of the `[[listener]]` header, for messages at run time.
     public var line: Int
 
     public init(
         name: String, bind: EndpointAddress, mode: ListenerMode, backend: String,
-        backlog: Int = ListenerConfig.defaultBacklog, line: Int = 0
+        backlog: Int = ListenerConfig.defaultBacklog, framing: Framing = .none, maxConnections: Int = 0,
+        limits: ConnectionLimits = GuardConfig.defaults.connection, tcp: TCPOptions = GuardConfig.defaults.tcp,
+        line: Int = 0
     ) {
         self.name = name
         self.bind = bind
         self.mode = mode
         self.backend = backend
         self.backlog = backlog
+        self.framing = framing
+        self.maxConnections = maxConnections
+        self.limits = limits
+        self.tcp = tcp
         self.line = line
     }
 

@@ -43,6 +43,26 @@ struct SectionValues {
         return addresses
     }
 
+    func decimal(_ key: ConfigKey) -> Double? {
+        guard case .decimal(let number)? = value(key) else { return nil }
+        return number
+    }
+
+    func prefixes(_ key: ConfigKey) -> [AddressPrefix]? {
+        guard case .prefixes(let prefixes)? = value(key) else { return nil }
+        return prefixes
+    }
+
+    func texts(_ key: ConfigKey) -> [String]? {
+        guard case .texts(let texts)? = value(key) else { return nil }
+        return texts
+    }
+
+    /// Whether the key is written in this table (rather than defaulted or left out).
+    func isWritten(_ key: ConfigKey) -> Bool {
+        table[key.name] != nil
+    }
+
     /// The string as written, even when it did not pass its own checks (so that a backend with
     /// a bad name still counts as defined and does not cause a second error at each listener).
     func rawString(_ key: ConfigKey) -> String? {
@@ -74,11 +94,16 @@ extension ConfigValidator {
             let node: TOMLNode
             if let entry = table[key.name] {
                 node = entry.node
-            } else if let defaultValue = key.defaultValue {
-                node = TOMLNode(defaultValue, line: table.line)
             } else {
-                report(line: table.line, key: result.path(key), "required key \(TOMLText.quoted(key.name)) is missing in \(section.header)")
-                continue
+                switch key.presence {
+                case .defaulted(let defaultValue):
+                    node = TOMLNode(defaultValue, line: table.line)
+                case .optional, .inherits:
+                    continue
+                case .required:
+                    report(line: table.line, key: result.path(key), "required key \(TOMLText.quoted(key.name)) is missing in \(section.header)")
+                    continue
+                }
             }
             switch key.kind.decode(node, keyName: key.name) {
             case .value(let value):

@@ -8,7 +8,22 @@ struct ConfigKeysTests {
         #expect(Set(names).count == names.count)
         #expect(names == [
             "server.workers", "server.high_water", "log.level",
+            "guard.max_files", "guard.max_connections", "guard.sample_interval",
+            "guard.max_load", "guard.load_clear", "guard.max_memory_used_percent", "guard.memory_used_clear_percent",
+            "guard.min_memory_available", "guard.memory_available_clear",
+            "guard.max_swap_used_percent", "guard.swap_used_clear_percent",
+            "guard.max_connections_per_ip", "guard.per_ip_prefix_v4", "guard.per_ip_prefix_v6", "guard.per_ip_table_size",
+            "guard.allow", "guard.deny", "guard.dry_run", "guard.meminfo_path", "guard.loadavg_path",
+            "guard.max_frame", "guard.idle_timeout", "guard.frame_timeout",
+            "guard.packet_rate_soft", "guard.packet_rate_hard", "guard.byte_rate_soft", "guard.byte_rate_hard",
+            "guard.max_receive_buffer", "guard.max_send_buffer",
+            "guard.tcp_defer_accept", "guard.keepalive_idle", "guard.keepalive_interval", "guard.keepalive_count",
             "listener.name", "listener.bind", "listener.mode", "listener.backend", "listener.backlog",
+            "listener.framing", "listener.max_connections",
+            "listener.max_frame", "listener.idle_timeout", "listener.frame_timeout",
+            "listener.packet_rate_soft", "listener.packet_rate_hard", "listener.byte_rate_soft", "listener.byte_rate_hard",
+            "listener.max_receive_buffer", "listener.max_send_buffer",
+            "listener.tcp_defer_accept", "listener.keepalive_idle", "listener.keepalive_interval", "listener.keepalive_count",
             "backend.name", "backend.servers", "backend.connect_timeout",
         ])
     }
@@ -17,10 +32,49 @@ struct ConfigKeysTests {
         let defaults = ConfigKeys.all.map { "\($0.section.rawValue).\($0.name)=\($0.defaultText)" }
         #expect(defaults == [
             #"server.workers="auto""#, #"server.high_water="256KiB""#, #"log.level="info""#,
+            "guard.max_files=1048576", "guard.max_connections=0", #"guard.sample_interval="1s""#,
+            "guard.max_load=off", "guard.load_clear=0.9 × max_load",
+            "guard.max_memory_used_percent=off", "guard.memory_used_clear_percent=max_memory_used_percent − 5",
+            "guard.min_memory_available=off", "guard.memory_available_clear=1.25 × min_memory_available",
+            "guard.max_swap_used_percent=off", "guard.swap_used_clear_percent=max_swap_used_percent − 5",
+            "guard.max_connections_per_ip=0", "guard.per_ip_prefix_v4=32", "guard.per_ip_prefix_v6=128",
+            "guard.per_ip_table_size=65536", "guard.allow=[]", "guard.deny=[]", "guard.dry_run=[]",
+            #"guard.meminfo_path="/proc/meminfo""#, #"guard.loadavg_path="/proc/loadavg""#,
+            #"guard.max_frame="64KiB""#, #"guard.idle_timeout="5m""#, #"guard.frame_timeout="30s""#,
+            "guard.packet_rate_soft=0", "guard.packet_rate_hard=0", "guard.byte_rate_soft=0", "guard.byte_rate_hard=0",
+            #"guard.max_receive_buffer="64KiB""#, #"guard.max_send_buffer="1MiB""#,
+            #"guard.tcp_defer_accept="0s""#, #"guard.keepalive_idle="0s""#, #"guard.keepalive_interval="10s""#,
+            "guard.keepalive_count=5",
             "listener.name=required", "listener.bind=required", "listener.mode=required",
-            "listener.backend=required", "listener.backlog=1024",
+            "listener.backend=required", "listener.backlog=1024", #"listener.framing="none""#, "listener.max_connections=0",
+            "listener.max_frame=inherits [guard].max_frame", "listener.idle_timeout=inherits [guard].idle_timeout",
+            "listener.frame_timeout=inherits [guard].frame_timeout",
+            "listener.packet_rate_soft=inherits [guard].packet_rate_soft", "listener.packet_rate_hard=inherits [guard].packet_rate_hard",
+            "listener.byte_rate_soft=inherits [guard].byte_rate_soft", "listener.byte_rate_hard=inherits [guard].byte_rate_hard",
+            "listener.max_receive_buffer=inherits [guard].max_receive_buffer",
+            "listener.max_send_buffer=inherits [guard].max_send_buffer",
+            "listener.tcp_defer_accept=inherits [guard].tcp_defer_accept", "listener.keepalive_idle=inherits [guard].keepalive_idle",
+            "listener.keepalive_interval=inherits [guard].keepalive_interval",
+            "listener.keepalive_count=inherits [guard].keepalive_count",
             "backend.name=required", "backend.servers=required", #"backend.connect_timeout="3s""#,
         ])
+        #expect(ConfigKeys.all.filter(\.isRequired).map(\.name) == ["name", "bind", "mode", "backend", "name", "servers"])
+        #expect(ConfigKeys.guardMaxFrame.defaultValue == .string("64KiB"))
+        #expect(ConfigKeys.guardMaxLoad.defaultValue == nil)
+        #expect(ConfigKeys.listenerOverrides.allSatisfy { $0.presence == .inherits(.guard) && $0.defaultValue == nil })
+    }
+
+    /// A listener override has the kind of its [guard] key, and says what switches it off.
+    @Test func listenerOverridesMirrorTheGuardKeys() {
+        let guardKeys = ConfigKeys.guardConnectionKeys + ConfigKeys.guardTCPKeys
+        #expect(ConfigKeys.listenerOverrides.map(\.name) == guardKeys.map(\.name))
+        #expect(ConfigKeys.listenerOverrides.map(\.kind) == guardKeys.map(\.kind))
+        let idle = ConfigKeys.key(named: "idle_timeout", in: .listener)
+        #expect(idle?.doc == #"Overrides [guard].idle_timeout for this listener. "0s": off."#)
+        #expect(ConfigKeys.key(named: "packet_rate_hard", in: .listener)?.doc
+            == "Overrides [guard].packet_rate_hard for this listener. 0: off.")
+        #expect(ConfigKeys.key(named: "max_frame", in: .listener)?.doc == "Overrides [guard].max_frame for this listener.")
+        #expect(ConfigKeys.key(named: "load_clear", in: .listener) == nil)
     }
 
     /// Every key in the table is read by the parser: a boolean, which no key accepts, is
@@ -53,6 +107,13 @@ struct ConfigKeysTests {
         #expect(markdown.contains(#"| `workers` | integer 1...1024, or "auto" | `"auto"` | Worker threads sharing one epoll; "auto" starts one per CPU. |"#))
         #expect(markdown.contains(#"| `bind` | string "IP:port" | required |"#))
         #expect(markdown.contains(#"| `connect_timeout` | duration 1ms...1h: a string like "250ms", "3s", "1.5s", "1m" | `"3s"` |"#))
+        #expect(markdown.contains("## `[guard]`"))
+        #expect(markdown.contains("| `max_frame` | size 1...16MiB: bytes, or a string like \"64KiB\", \"1MiB\", \"1GiB\" | inherits [guard].max_frame | Overrides [guard].max_frame for this listener. |"))
+        #expect(markdown.contains("| `max_load` | number above 0, up to 1000000: like 1.6 or 4 | off |"))
+        #expect(markdown.contains("| `load_clear` | number above 0, up to 1000000: like 1.6 or 4 | 0.9 × max_load |"))
+        #expect(markdown.contains(#"| `keepalive_idle` | duration 0s...32767s in whole seconds: a string like "30s", "2m" | `"0s"` |"#))
+        #expect(markdown.contains(#"| `allow` | array of IP addresses and CIDR prefixes, like ["10.0.0.0/8", "192.168.1.7", "2001:db8::/32"] | `[]` |"#))
+        #expect(markdown.contains(#"| `dry_run` | array of strings, each one of "max_connections", "listener_max_connections", "per_ip", "load", "memory", "swap", "packet_rate", "byte_rate", "buffers", "idle_timeout", "frame_timeout", "max_frame" | `[]` |"#))
     }
 
     @Test func referenceExampleShowsRealErrors() {

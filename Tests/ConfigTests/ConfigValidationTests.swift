@@ -92,11 +92,11 @@ struct ConfigValidationTests {
 
     @Test func unknownTopLevelTablesAndKeys() {
         #expect(issues("[foo]\nx = 1\n" + listenerAndBackend)
-            == ["t.toml:1: foo: unknown table [foo]; known tables: [server], [log], [[listener]], [[backend]]"])
+            == ["t.toml:1: foo: unknown table [foo]; known tables: [server], [log], [guard], [[listener]], [[backend]]"])
         #expect(issues(listenerAndBackend + "[[foo]]\n")
-            == ["t.toml:10: foo: unknown table [[foo]]; known tables: [server], [log], [[listener]], [[backend]]"])
+            == ["t.toml:10: foo: unknown table [[foo]]; known tables: [server], [log], [guard], [[listener]], [[backend]]"])
         #expect(issues("workers = 2\n" + listenerAndBackend)
-            == ["t.toml:1: workers: unknown top-level key; keys belong in a table: [server], [log], [[listener]], [[backend]]"])
+            == ["t.toml:1: workers: unknown top-level key; keys belong in a table: [server], [log], [guard], [[listener]], [[backend]]"])
     }
 
     @Test func sectionsInTheWrongShape() {
@@ -144,7 +144,7 @@ struct ConfigValidationTests {
         (#"backlog = "1024""#, 6, "listener[0].backlog", #"expected an integer, got the string "1024""#),
         ("backend = 1", 5, "listener[0].backend", #"expected a string naming a [[backend]], got the integer 1"#),
         (#"backend = "nope""#, 5, "listener[0].backend", #"backend "nope" is not defined; defined backends: "b""#),
-        ("port = 7000", 6, "listener[0].port", #"unknown key "port" in [[listener]]; known keys: name, bind, mode, backend, backlog"#),
+        ("port = 7000", 6, "listener[0].port", #"unknown key "port" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#),
     ])
     func listenerValues(keyValue: String, line: Int, key: String, message: String) {
         let name = String(keyValue.prefix { $0 != " " })
@@ -205,7 +205,7 @@ struct ConfigValidationTests {
         var text = listenerAndBackend
         text += "[[listener]]\nname = \"z\"\nbind = \"127.0.0.1:7002\"\nmode = \"tcp\"\nbackend = \"b\"\ntimeout = \"1s\"\n"
         #expect(issues(text)
-            == [#"t.toml:15: listener[1].timeout: unknown key "timeout" in [[listener]]; known keys: name, bind, mode, backend, backlog"#])
+            == [#"t.toml:15: listener[1].timeout: unknown key "timeout" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#])
     }
 
     // MARK: [[backend]]
@@ -294,7 +294,7 @@ struct ConfigValidationTests {
             #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water"#,
             #"f.toml:13: listener[0].mode: mode "mux" is not supported yet; supported: tcp"#,
             #"f.toml:14: listener[0].backend: backend "missing" is not defined; defined backends: "b""#,
-            "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [[listener]], [[backend]]",
+            "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [guard], [[listener]], [[backend]]",
         ]
         #expect(issues(text, file: "f.toml") == expected)
         do throws(ConfigErrors) {

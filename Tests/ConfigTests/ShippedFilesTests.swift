@@ -23,11 +23,20 @@ struct ShippedFilesTests {
         #expect(config.backends.map(\.name) == ["echo"])
         #expect(config.backends.first?.servers == [.ipv4(127, 0, 0, 1, port: 7001)])
         #expect(config.backends.first?.connectTimeout == .seconds(3))
+        #expect(config.guardConfig == GuardConfig.defaults)
+        #expect(config.listeners.first?.framing == Framing.none)
+        #expect(config.listeners.first?.maxConnections == 0)
+        #expect(config.listeners.first?.limits == GuardConfig.defaults.connection)
+        #expect(config.listeners.first?.tcp == GuardConfig.defaults.tcp)
     }
 
-    /// The shipped file documents by example: every key of the table is written out in it.
-    @Test func shippedConfigSetsEveryKey() throws {
-        let root = try TOMLParser.parse(text: try PackageFiles.read("etc/bulwark.toml"), file: "etc/bulwark.toml")
+    /// The shipped file documents by example: every key of the table is written out in it, set
+    /// to its default, or (for a limit that is off unless set, and for listener overrides) as a
+    /// commented-out example `# key = value` among the keys of its section.
+    @Test func shippedConfigShowsEveryKey() throws {
+        let text = try PackageFiles.read("etc/bulwark.toml")
+        let root = try TOMLParser.parse(text: text, file: "etc/bulwark.toml")
+        let examples = ShippedExamples(text)
         for key in ConfigKeys.all {
             let table: TOMLTable?
             switch root[key.section.rawValue]?.node.value {
@@ -35,8 +44,36 @@ struct ShippedFilesTests {
             case .tableArray(let found)?: table = found.first
             default: table = nil
             }
-            #expect(table?[key.name] != nil, "etc/bulwark.toml does not show \(key.section.header) \(key.name)")
+            let isSet = table?[key.name] != nil
+            let isExample = examples.keys[key.section]?.contains(key.name) == true
+            #expect(isSet != isExample, "etc/bulwark.toml shows \(key.section.header) \(key.name) \(isSet ? "both set and as an example" : "neither set nor as an example")")
+            switch key.presence {
+            case .required, .defaulted: #expect(isSet, "\(key.section.header) \(key.name) has a default: show it set")
+            case .optional, .inherits: #expect(isExample, "\(key.section.header) \(key.name) is off or inherited unless set: show it commented out")
+            }
         }
+    }
+
+    /// The commented-out examples are valid: uncommented (in a framed listener, which the frame
+    /// limits need), the file is still a valid config, and every example takes effect.
+    @Test func shippedExamplesAreValid() throws {
+        let examples = ShippedExamples(try PackageFiles.read("etc/bulwark.toml"))
+        let text = examples.uncommented.replacingOccurrences(of: "framing = \"none\"", with: "framing = \"u16be\"")
+        let config: GatewayConfig
+        do throws(ConfigErrors) {
+            config = try ConfigParser.parse(text: text, file: "etc/bulwark.toml")
+        } catch {
+            Issue.record("the examples of etc/bulwark.toml are invalid:\n\(error)")
+            return
+        }
+        #expect(config.guardConfig.load == SampledThreshold(trip: 1.6, clear: 1.4))
+        #expect(config.guardConfig.memoryUsedPercent == SampledThreshold(trip: 90, clear: 85))
+        #expect(config.guardConfig.memoryAvailableBytes == SampledThreshold(trip: 512 * 1_048_576, clear: 640 * 1_048_576))
+        #expect(config.guardConfig.swapUsedPercent == SampledThreshold(trip: 50, clear: 45))
+        let limits = try #require(config.listeners.first?.limits)
+        #expect(limits != GuardConfig.defaults.connection)
+        #expect(limits.packetRateHard == 200)
+        #expect(config.listeners.first?.tcp.keepAliveIdle == .seconds(60))
     }
 
     /// docs/config.md is exactly ConfigReference.markdown(). To regenerate it:
@@ -49,5 +86,40 @@ struct ShippedFilesTests {
         }
         let onDisk = try String(contentsOf: url, encoding: .utf8)
         #expect(onDisk == generated, "docs/config.md is stale; regenerate with BULWARK_WRITE_CONFIG_DOC=1 swift test --filter ConfigTests")
+    }
+}
+
+/// The commented-out settings of a config file: lines `# key = value` (one space at most after
+/// the "#"; indented snippets such as `#   deny = [...]` are prose, not settings).
+struct ShippedExamples {
+    /// Keys shown commented out, by the section whose part of the file they are in.
+    var keys: [ConfigSection: Set<String>] = [:]
+    /// The file with those lines uncommented.
+    var uncommented = ""
+
+    init(_ text: String) {
+        var section: ConfigSection?
+        var lines: [String] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("[") {
+                section = ConfigSection(rawValue: String(line.filter { $0 != "[" && $0 != "]" }))
+            }
+            if let (name, setting) = Self.commentedSetting(line), let section {
+                keys[section, default: []].insert(name)
+                lines.append(String(setting))
+            } else {
+                lines.append(String(line))
+            }
+        }
+        uncommented = lines.joined(separator: "\n")
+    }
+
+    private static func commentedSetting(_ line: Substring) -> (String, Substring)? {
+        guard line.hasPrefix("#") else { return nil }
+        var setting = line.dropFirst()
+        if setting.hasPrefix(" ") { setting = setting.dropFirst() }
+        let name = setting.prefix { $0.isLowercase || $0.isNumber || $0 == "_" }
+        guard !name.isEmpty, setting.dropFirst(name.count).drop(while: { $0 == " " }).hasPrefix("=") else { return nil }
+        return (String(name), setting)
     }
 }

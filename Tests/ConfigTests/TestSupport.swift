@@ -42,6 +42,7 @@ struct ConfigText {
     var sections: [(section: ConfigSection, keys: [(name: String, value: String)])] = [
         (.server, []),
         (.log, []),
+        (.guard, []),
         (.listener, [("name", "\"a\""), ("bind", "\"127.0.0.1:7000\""), ("mode", "\"tcp\""), ("backend", "\"b\"")]),
         (.backend, [("name", "\"b\""), ("servers", "[\"127.0.0.1:7001\"]")]),
     ]
