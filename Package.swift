@@ -27,7 +27,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "BulwarkSys", "Engine", "Buffers", "Config",
+                "BulwarkSys", "Engine", "Buffers", "Config", "SysGuard",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "SysGuard", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

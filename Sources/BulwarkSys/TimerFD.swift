@@ -9,12 +9,14 @@ public enum TimerFD {
         return fd
     }
 
-    /// timerfd_settime: fire once after `nanoseconds` (0 disarms).
+    /// timerfd_settime: fire after `nanoseconds` (0 disarms), then every `repeating` if non-zero.
     @inline(__always)
-    public static func arm(_ fd: Int32, afterNanoseconds nanoseconds: Int64) {
+    public static func arm(_ fd: Int32, afterNanoseconds nanoseconds: Int64, repeatingEveryNanoseconds repeating: Int64 = 0) {
         var value = itimerspec()
         value.it_value.tv_sec = Int(nanoseconds / 1_000_000_000)
         value.it_value.tv_nsec = Int(nanoseconds % 1_000_000_000)
+        value.it_interval.tv_sec = Int(repeating / 1_000_000_000)
+        value.it_interval.tv_nsec = Int(repeating % 1_000_000_000)
         _ = timerfd_settime(fd, 0, &value, nil)
     }
 

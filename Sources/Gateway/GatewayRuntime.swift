@@ -16,6 +16,8 @@ public final class GatewayRuntime: Sendable {
     public let engine: Engine
     public let listeners: [Listener]
     public let backends: [String: BackendPool]
+    public let guardRuntime: GuardRuntime
+    private let sampler: GuardSampler?
     private let logger: Logger
     private let signalWatcher: SignalWatcher?
     private let stopRequested = Atomic<Bool>(false)
@@ -31,6 +33,7 @@ public final class GatewayRuntime: Sendable {
         } catch {
             throw StartError(description: "engine: \(error)")
         }
+        guardRuntime = GuardRuntime(config: config.guardConfig, logger: logger)
         var backends: [String: BackendPool] = [:]
         for backend in config.backends { backends[backend.name] = BackendPool(backend) }
         self.backends = backends
@@ -41,16 +44,19 @@ public final class GatewayRuntime: Sendable {
             }
             let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
                                        statistics: ListenerStatistics(), logger: logger,
-                                       highWaterBytes: config.server.highWaterBytes)
+                                       highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
+                                       limits: RelayLimits(listener: listener, guardRuntime: guardRuntime))
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
-                                              backlog: Int32(listener.backlog), context: context))
+                                              backlog: Int32(listener.backlog), maxConnections: listener.maxConnections,
+                                              tcp: listener.tcp, context: context))
             } catch {
                 for opened in listeners { opened.close() }
                 throw StartError(description: "listener \(listener.name) (\(listener.bind)): \(error)")
             }
         }
         self.listeners = listeners
+        sampler = guardRuntime.samplesSystem ? GuardSampler(guardRuntime: guardRuntime, engine: engine) : nil
         if handleSignals {
             do {
                 let signals = try SignalFD(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR2])
@@ -69,6 +75,7 @@ public final class GatewayRuntime: Sendable {
     public func run() throws(StartError) {
         do {
             try signalWatcher?.start()
+            try sampler?.start()
             for listener in listeners { try listener.start() }
         } catch {
             throw StartError(description: "engine: \(error)")

@@ -1,7 +1,9 @@
 import BulwarkSys
+import Config
 import Engine
 import Glibc
 import Logging
+import SysGuard
 
 /// A listening socket on the engine. Accepts in a bounded loop until EAGAIN, hands each client to
 /// a relay session, and when accept4 fails for lack of fds or memory pauses accepting for
@@ -15,6 +17,8 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private var pauseTimerFD: Int32 = -1
     private var registration: Registration?
     private let context: RelayContext
+    private let policy: AdmissionPolicy
+    private let tcp: TCPOptions
     private let pauseLog = RateLimitedLog()
 
     static let acceptsPerEvent = 64
@@ -23,12 +27,23 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private static let pauseTimerSource = 1
 
     /// Binds and listens now, so a bad address fails at start-up with a clear error.
-    init(name: String, bindAddress: SocketAddress, backlog: Int32, context: RelayContext) throws(SystemError) {
+    init(name: String, bindAddress: SocketAddress, backlog: Int32, maxConnections: Int, tcp: TCPOptions,
+         context: RelayContext) throws(SystemError) {
         self.name = name
         self.context = context
+        self.tcp = tcp
+        policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)
         statistics = context.statistics
         fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
         address = (try? Sockets.localAddress(fd)) ?? bindAddress
+        if let deferAccept = tcp.deferAccept {
+            do {
+                try Sockets.setDeferAccept(fd, seconds: Int32(RelayLimits.nanoseconds(deferAccept) / 1_000_000_000))
+            } catch {
+                FileDescriptors.close(fd)
+                throw error
+            }
+        }
     }
 
     /// Puts the socket on the engine's epoll.
@@ -56,15 +71,17 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Accepts up to `acceptsPerEvent` clients. Returns false when accepting is paused.
     private func acceptBatch() -> Bool {
+        var peer = SocketAddress()
         for _ in 0..<Self.acceptsPerEvent {
             do {
-                switch try Sockets.accept4(fd) {
+                switch try Sockets.accept4(fd, peer: &peer) {
                 case .wouldBlock:
                     return true
                 case .accepted(let client):
                     statistics.accepted.increment()
-                    Sockets.setNoDelay(client)
-                    if let error = RelaySession.start(clientFD: client, context: context), Self.isExhaustion(error) {
+                    guard let admission = admit(client, peer: peer) else { continue }
+                    if let error = RelaySession.start(clientFD: client, admission: admission, context: context),
+                       Self.isExhaustion(error) {
                         pause(after: error)
                         return false
                     }
@@ -76,6 +93,27 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             }
         }
         return true
+    }
+
+    /// SysGuard's verdict on a new client; a refused one is closed at once (and counted).
+    private func admit(_ client: Int32, peer: SocketAddress) -> RelayAdmission? {
+        let address = peer.withAddressBytes { AddressKey(addressBytes: $0) } ?? AddressKey(ipv4: 0)
+        switch context.guardRuntime.admit(address, listenerConnections: statistics.active.value, policy: policy,
+                                          listenerName: name, peer: peer) {
+        case .refuse:
+            statistics.refused.increment()
+            Sockets.setResetOnClose(client)  // no TIME_WAIT left behind for a refused client
+            FileDescriptors.close(client)
+            return nil
+        case .admit(let bypassLimits, let holdsAddressSlot):
+            Sockets.setNoDelay(client)
+            if let idle = tcp.keepAliveIdle {
+                try? Sockets.setKeepAlive(client, idleSeconds: Int32(RelayLimits.nanoseconds(idle) / 1_000_000_000),
+                                          intervalSeconds: Int32(RelayLimits.nanoseconds(tcp.keepAliveInterval) / 1_000_000_000),
+                                          count: Int32(tcp.keepAliveCount))
+            }
+            return RelayAdmission(address: address, holdsAddressSlot: holdsAddressSlot, bypassLimits: bypassLimits)
+        }
     }
 
     /// Out of fds or kernel memory: accepting more now would only fail again (or accept clients

@@ -1,6 +1,8 @@
 import Buffers
+import Config
 import Engine
 import Logging
+import SysGuard
 
 /// What every relay session of one listener shares: one pointer per session instead of many.
 final class RelayContext: Sendable {
@@ -12,9 +14,13 @@ final class RelayContext: Sendable {
     let logger: Logger
     /// Above this many queued bytes toward one side, the other side is not read until it drains.
     let highWaterBytes: Int
+    let guardRuntime: GuardRuntime
+    /// The listener's per-connection limits, resolved to what the relay checks.
+    let limits: RelayLimits
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
-         statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int) {
+         statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
+         guardRuntime: GuardRuntime, limits: RelayLimits) {
         self.engine = engine
         self.pool = pool
         self.backend = backend
@@ -22,5 +28,7 @@ final class RelayContext: Sendable {
         self.statistics = statistics
         self.logger = logger
         self.highWaterBytes = highWaterBytes
+        self.guardRuntime = guardRuntime
+        self.limits = limits
     }
 }

@@ -2,13 +2,20 @@ import Buffers
 import BulwarkSys
 import Engine
 import Glibc
+import SysGuard
 
 /// One client connection of a `mode = "tcp"` listener and its own backend connection.
 ///
 /// Three fds share one engine registration: the client socket (source 0), the backend socket
 /// (source 1 or 3: the source alternates between connect attempts so an event left over from a
 /// closed attempt's socket is recognised and ignored), and a timerfd (source 2) for the connect
-/// timeout. Every event handler takes `lock`, so the pair's state has one writer at a time.
+/// timeout, then for SysGuard's idle and frame timeouts and the end of a rate window. Every
+/// event handler takes `lock`, so the pair's state has one writer at a time.
+///
+/// SysGuard (ClientGuard): bytes read from the client pass through the frame scanner and the
+/// rate limits when the listener has any; what a soft limit holds back stays in `clientGuard`
+/// and reading pauses until the window ends. The timer is re-armed lazily: activity only moves
+/// a timestamp; the timer is armed again only when a deadline comes earlier than it is armed for.
 ///
 /// The two sockets are edge-triggered for reading and writing from the start (Engine rule 1):
 /// no epoll_ctl per event. In exchange the session must itself come back to a socket whose
@@ -17,7 +24,7 @@ import Glibc
 /// asks the engine to `retrigger`. A short read means the socket was drained and more data makes
 /// a new edge, unless the peer's FIN was already there (EPOLLRDHUP in the event, or a resumed
 /// read whose edges were spent): then it reads on to end of stream or EAGAIN. The timerfd is
-/// one-shot.
+/// edge-triggered too.
 ///
 /// Lifecycle: connecting --(backend writable, SO_ERROR 0)--> relaying --(both directions
 /// finished, or an error)--> closed. A connect failure or timeout moves on to the next server;
@@ -25,8 +32,9 @@ import Glibc
 final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: every var is read and written only while holding `lock`
     private enum Phase: UInt8 { case connecting, relaying, closed }
 
-    /// What one turn of reading ended on.
-    private enum PumpResult { case drained, paused, capped, failed }
+    /// What one turn of reading ended on: the socket drained, reading paused at high water, the
+    /// per-turn cap, bytes held back by a rate limit, or the session failed or was closed.
+    private enum PumpResult { case drained, paused, capped, held, failed, closed }
 
     private static let clientSource = 0
     private static let timerSource = 2
@@ -60,17 +68,24 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var clientWriteShut = false
     private var bytesFromClient = 0
     private var bytesToClient = 0
+    private let admission: RelayAdmission
+    private var clientGuard: ClientGuard
+    /// When the timerfd will fire (monotonic ns); .max when disarmed.
+    private var timerDeadline = Int64.max
 
-    private init(clientFD: Int32, context: RelayContext) {
+    private init(clientFD: Int32, admission: RelayAdmission, context: RelayContext) {
         self.clientFD = clientFD
+        self.admission = admission
         self.context = context
+        clientGuard = ClientGuard(limits: context.limits, bypassLimits: admission.bypassLimits,
+                                  now: MonotonicClock.nanoseconds())
     }
 
-    /// Takes ownership of an accepted client socket and starts connecting to the backend.
-    /// Returns the error when the session could not get its own fds (the client is then closed;
-    /// the listener pauses accepting on EMFILE/ENFILE as it does for accept4 itself).
-    static func start(clientFD: Int32, context: RelayContext) -> SystemError? {
-        let session = RelaySession(clientFD: clientFD, context: context)
+    /// Takes ownership of an accepted client socket (admitted by SysGuard) and starts connecting
+    /// to the backend. Returns the error when the session could not get its own fds (the client
+    /// is then closed; the listener pauses accepting on EMFILE/ENFILE as for accept4 itself).
+    static func start(clientFD: Int32, admission: RelayAdmission, context: RelayContext) -> SystemError? {
+        let session = RelaySession(clientFD: clientFD, admission: admission, context: context)
         return session.lock.withLock { session.begin() }
     }
 
@@ -80,7 +95,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             timerFD = try TimerFD.create()
             let registration = context.engine.register(self)
             self.registration = registration
-            try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable)
+            try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable,
+                                   triggering: .edge)
         } catch {
             close(reason: .error)
             return error
@@ -97,7 +113,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             guard phase != .closed else { return }  // an event that raced the close
             switch source {
             case Self.timerSource:
-                timerFired()
+                timerFired(worker: worker)
             case Self.clientSource:
                 guard phase == .relaying else { return }
                 serviceClient(events, worker: worker)
@@ -134,7 +150,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 guard readBackend(worker: worker, untilBlocked: true) else { return }
             }
         }
-        if !clientReadFinished && !clientReadPaused && !events.isDisjoint(with: Self.readReadiness) {
+        if !clientReadFinished && !clientReadPaused && clientGuard.held.isEmpty
+            && !events.isDisjoint(with: Self.readReadiness) {
             _ = readClient(worker: worker, untilBlocked: events.contains(.readHangup))
         }
     }
@@ -149,7 +166,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             }
             if clientReadPaused && toBackend.count < context.highWaterBytes {
                 clientReadPaused = false
-                guard readClient(worker: worker, untilBlocked: true) else { return }
+                if clientGuard.held.isEmpty {
+                    guard readClient(worker: worker, untilBlocked: true) else { return }
+                }
             }
         }
         if !backendReadFinished && !backendReadPaused && !events.isDisjoint(with: Self.readReadiness) {
@@ -164,7 +183,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         case .drained: return true
         case .paused: clientReadPaused = true; return true
         case .capped: return retrigger(clientFD, source: Self.clientSource)
+        case .held: scheduleTimer(now: MonotonicClock.nanoseconds()); return true
         case .failed: fail(); return false
+        case .closed: return false
         }
     }
 
@@ -173,7 +194,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         case .drained: return true
         case .paused: backendReadPaused = true; return true
         case .capped: return retrigger(backendFD, source: backendSource)
+        case .held: return true
         case .failed: fail(); return false
+        case .closed: return false
         }
     }
 
@@ -210,7 +233,39 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             case .transferred(let count):
                 if fromClient { bytesFromClient += count } else { bytesToClient += count }
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<count])
-                guard send(bytes, to: target, queue: &queue) else { return .failed }
+                var forward = count
+                if clientGuard.timers != nil || clientGuard.inspects {
+                    let now = MonotonicClock.nanoseconds()
+                    clientGuard.touch(now: now)
+                    if fromClient && clientGuard.inspects {
+                        switch clientGuard.inspect(bytes, now: now) {
+                        case .close(let reason):
+                            closeByGuard(reason)
+                            return .closed
+                        case .forward(let allowed):
+                            forward = allowed
+                        }
+                        countDryRuns()
+                        scheduleTimer(now: now)  // a frame may have started: its timeout may come first
+                    }
+                }
+                guard send(UnsafeRawBufferPointer(rebasing: bytes[0..<forward]), to: target, queue: &queue) else { return .failed }
+                if forward < count {
+                    let kept = clientGuard.hold(UnsafeRawBufferPointer(rebasing: bytes[forward...]))
+                    countDryRuns()
+                    guard kept else {
+                        closeByGuard(.receiveBuffer)
+                        return .closed
+                    }
+                    return .held
+                }
+                if !fromClient && queue.count > context.limits.maxSendBufferBytes && context.limits.bufferMode != .off {
+                    if context.limits.bufferMode == .enforce {
+                        closeByGuard(.sendBuffer)
+                        return .closed
+                    }
+                    context.guardRuntime.counters.countWouldClose(.sendBuffer)
+                }
                 // A short read means the socket was drained: new data makes a new edge.
                 if count < scratch.count && !untilBlocked {
                     return queue.count >= context.highWaterBytes ? .paused : .drained
@@ -277,7 +332,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                                        interest: Self.socketInterest, triggering: .edge)
                 switch outcome {
                 case .connected: startRelaying()
-                case .inProgress: TimerFD.arm(timerFD, afterNanoseconds: backend.connectTimeoutNanoseconds)
+                case .inProgress:
+                    TimerFD.arm(timerFD, afterNanoseconds: backend.connectTimeoutNanoseconds)
+                    timerDeadline = MonotonicClock.nanoseconds() + backend.connectTimeoutNanoseconds
                 }
                 return
             } catch {
@@ -313,9 +370,13 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         connectNextServer(lastError: reason)
     }
 
-    private func timerFired() {
+    private func timerFired(worker: WorkerContext) {
         TimerFD.acknowledge(timerFD)
-        guard phase == .connecting else { return }  // a timer event that raced the connect
+        timerDeadline = .max  // it fired; nothing repeats
+        if phase == .relaying {
+            guardTimerFired(worker: worker)
+            return
+        }
         context.backend.statistics.connectTimeouts.increment()
         let address = currentServerAddress
         closeBackendSocket()
@@ -331,7 +392,15 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {
         phase = .relaying
-        TimerFD.disarm(timerFD)
+        // From now on the timer serves SysGuard (idle, frame, rate window) or sleeps.
+        let now = MonotonicClock.nanoseconds()
+        if let deadline = clientGuard.nextDeadline(readingPaused: false) {
+            TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - now))
+            timerDeadline = deadline
+        } else if timerDeadline != .max {
+            TimerFD.disarm(timerFD)
+            timerDeadline = .max
+        }
         Sockets.setNoDelay(backendFD)
         guard let registration else { return }
         do {
@@ -356,9 +425,76 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         backendFD = -1
     }
 
+    // MARK: SysGuard
+
+    /// Arms the timer if SysGuard's next deadline comes before the one it is armed for; a later
+    /// deadline is left to the timer firing early (lazy re-arm: no syscall per packet).
+    private func scheduleTimer(now: Int64) {
+        guard let deadline = clientGuard.nextDeadline(readingPaused: clientReadPaused || !clientGuard.held.isEmpty),
+              deadline < timerDeadline else { return }
+        TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - now))
+        timerDeadline = deadline
+    }
+
+    /// The timer fired while relaying: resume held bytes whose window has ended, close on a
+    /// timeout that really expired, and arm for the next deadline.
+    private func guardTimerFired(worker: WorkerContext) {
+        let now = MonotonicClock.nanoseconds()
+        if let resumeAt = clientGuard.resumeAtNanoseconds, now >= resumeAt {
+            guard releaseHeld(now: now, worker: worker) else { return }
+        }
+        if let reason = clientGuard.timerFired(now: now, readingPaused: clientReadPaused || !clientGuard.held.isEmpty) {
+            return closeByGuard(reason)
+        }
+        countDryRuns()
+        scheduleTimer(now: now)
+    }
+
+    /// A new rate window: forward what the held bytes may pass now; when none are left, read
+    /// the client again (its data may have waited in the kernel). False when the session closed.
+    private func releaseHeld(now: Int64, worker: WorkerContext) -> Bool {
+        switch clientGuard.inspectHeld(now: now) {
+        case .close(let reason):
+            closeByGuard(reason)
+            return false
+        case .forward(let count):
+            countDryRuns()
+            guard send(UnsafeRawBufferPointer(rebasing: clientGuard.held.bytes[0..<count]), to: backendFD,
+                       queue: &toBackend) else {
+                fail()
+                return false
+            }
+            clientGuard.consumeHeld(count)
+        }
+        if clientGuard.held.isEmpty && !clientReadPaused && !clientReadFinished {
+            if toBackend.count >= context.highWaterBytes {
+                clientReadPaused = true
+            } else {
+                return readClient(worker: worker, untilBlocked: true)
+            }
+        }
+        return true
+    }
+
+    /// Counts what dry-run limits would have closed.
+    private func countDryRuns() {
+        guard !clientGuard.wouldClose.isEmpty else { return }
+        for reason in clientGuard.wouldClose { context.guardRuntime.counters.countWouldClose(reason) }
+        clientGuard.wouldClose.removeAll(keepingCapacity: true)
+    }
+
+    /// A limit closes the client (and its backend connection); counted by reason.
+    private func closeByGuard(_ reason: SysGuard.CloseReason) {
+        context.guardRuntime.counters.countClose(reason)
+        context.guardRuntime.closeLog.log(context.logger, level: .notice,
+            "listener \(context.listenerName): closed a client: \(reason.rawValue)")
+        close(reason: .guarded)
+    }
+
     // MARK: closing
 
-    private enum CloseReason { case normal, error, backendUnavailable }
+    /// How the session ended, for the listener's counters (SysGuard's own reasons are counted apart).
+    private enum Ending { case normal, error, backendUnavailable, guarded }
 
     /// A socket failed or a peer reset: pass a reset on to the other side and close the pair.
     private func fail() {
@@ -367,7 +503,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         close(reason: .error)
     }
 
-    private func close(reason: CloseReason) {
+    private func close(reason: Ending) {
         phase = .closed
         if let registration { context.engine.unregister(registration) }
         registration = nil
@@ -377,6 +513,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         timerFD = -1
         toBackend.release(to: context.pool)
         toClient.release(to: context.pool)
+        clientGuard.releaseHeld()
+        context.guardRuntime.release(admission.address, holdsAddressSlot: admission.holdsAddressSlot)
         let statistics = context.statistics
         statistics.active.decrement()
         statistics.bytesFromClients.add(bytesFromClient, ordering: .relaxed)
@@ -384,7 +522,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         switch reason {
         case .normal: statistics.closedNormally.increment()
         case .error: statistics.closedOnError.increment()
-        case .backendUnavailable: break
+        case .backendUnavailable, .guarded: break
         }
     }
 }

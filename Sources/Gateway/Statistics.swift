@@ -5,6 +5,8 @@ import Synchronization
 public final class ListenerStatistics: Sendable {
     public let accepted = Atomic<Int>(0)
     public let active = Atomic<Int>(0)
+    /// Accepted, then closed at once by SysGuard (by reason in GuardCounters).
+    public let refused = Atomic<Int>(0)
     /// accept4 failed for lack of fds or memory and accepting was paused.
     public let acceptPauses = Atomic<Int>(0)
     /// Connections closed because no backend server could be reached.

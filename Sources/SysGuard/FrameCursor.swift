@@ -93,6 +93,7 @@ struct FrameCursor: Equatable, Sendable {
                 lineBytesSeen += searchEnd - position
                 position = searchEnd
                 // The line already holds maxFrameBytes bytes and its "\n" would make one more.
+                // This check also keeps the loop moving: past it the search window is never empty.
                 if lineBytesSeen >= maxFrameBytes {
                     return Step(end: lastFrameEnd, frames: frames, violation: .lineTooLong)
                 }

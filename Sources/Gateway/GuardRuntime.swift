@@ -1,0 +1,153 @@
+import BulwarkSys
+import Config
+import Logging
+import Synchronization
+import SysGuard
+
+/// The process-wide side of SysGuard: the connection count, the per-IP table, the state of the
+/// sampled guards, the counters, and admission of each accepted connection. The decisions
+/// themselves are SysGuard's pure types; this class holds their state between calls.
+public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressTable` and `sampled` are only touched while holding `lock`; the rest is immutable or atomic
+    public let config: GuardConfig
+    public let counters = GuardCounters()
+    let logger: Logger
+    private let connectionCount = Atomic<Int>(0)
+    private let pressureBits = Atomic<UInt8>(0)
+    private let lock = PthreadLock()
+    private var addressTable: PerAddressTable
+    private var sampled: SampledGuards
+    private let denyList: SysGuard.AddressList
+    private let allowList: SysGuard.AddressList
+    private let refusalLog = RateLimitedLog()
+    /// Closes by a limit, logged at most once a second.
+    let closeLog = RateLimitedLog()
+    private let sampleFailureLog = RateLimitedLog()
+
+    public init(config: GuardConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+        addressTable = PerAddressTable(capacity: config.perIPTableSize, maxPerAddress: max(1, config.maxConnectionsPerIP),
+                                       prefixV4: config.perIPPrefixV4, prefixV6: config.perIPPrefixV6)
+        sampled = SampledGuards(
+            load: config.load.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) },
+            memoryUsedPercent: config.memoryUsedPercent.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) },
+            memoryAvailableBytes: config.memoryAvailableBytes.flatMap { HysteresisGuard(tripBelow: $0.trip, clearAbove: $0.clear) },
+            swapUsedPercent: config.swapUsedPercent.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) })
+        denyList = SysGuard.AddressList(config.deny.compactMap { SysGuard.AddressPrefix(bytes: $0.bytes, length: $0.length) })
+        allowList = SysGuard.AddressList(config.allow.compactMap { SysGuard.AddressPrefix(bytes: $0.bytes, length: $0.length) })
+    }
+
+    /// How a limit acts: off when not configured, else enforced or (listed in dry_run) counted only.
+    func mode(_ limit: GuardLimit, configured: Bool) -> LimitMode {
+        guard configured else { return .off }
+        return config.dryRun.contains(limit) ? .dryRun : .enforce
+    }
+
+    /// The admission policy of one listener (its own cap plus the process-wide limits).
+    func policy(listenerMaxConnections: Int) -> AdmissionPolicy {
+        AdmissionPolicy(
+            denyList: denyList, denyListMode: .enforce, allowList: allowList,
+            global: config.maxConnections > 0
+                ? ConnectionLimit(maxConnections: config.maxConnections, mode: mode(.maxConnections, configured: true)) : nil,
+            listener: listenerMaxConnections > 0
+                ? ConnectionLimit(maxConnections: listenerMaxConnections, mode: mode(.listenerMaxConnections, configured: true)) : nil,
+            loadMode: mode(.load, configured: config.load != nil),
+            memoryMode: mode(.memory, configured: config.memoryUsedPercent != nil),
+            memoryAvailableMode: mode(.memory, configured: config.memoryAvailableBytes != nil),
+            swapMode: mode(.swap, configured: config.swapUsedPercent != nil),
+            perIPMode: mode(.perIP, configured: config.maxConnectionsPerIP > 0))
+    }
+
+    /// Client connections open in the whole process.
+    public var connections: Int { connectionCount.load(ordering: .relaxed) }
+
+    /// Decides on a connection just accepted. An admitted connection is counted (release it with
+    /// `release`); a refused one is counted by reason and logged at most once a second.
+    func admit(_ address: AddressKey, listenerConnections: Int, policy: AdmissionPolicy,
+               listenerName: String, peer: SocketAddress) -> AdmissionVerdict {
+        // Count first, so two listeners admitting at once cannot both take the last place.
+        let globalBefore = connectionCount.add(1, ordering: .relaxed).newValue - 1
+        let request = AdmissionRequest(address: address, globalConnections: globalBefore,
+                                       listenerConnections: listenerConnections, pressure: pressure)
+        let decision = lock.withLock { policy.decide(request, perAddressTable: &addressTable) }
+        counters.countWouldRefuse(decision.wouldRefuse)
+        if case .refuse(let reason) = decision.verdict {
+            connectionCount.subtract(1, ordering: .relaxed)
+            counters.countRefusal(reason)
+            refusalLog.log(logger, level: .warning,
+                "listener \(listenerName): refused \(peer): \(reason.rawValue)")
+        }
+        return decision.verdict
+    }
+
+    /// A connection admitted by `admit` has closed.
+    func release(_ address: AddressKey, holdsAddressSlot: Bool) {
+        connectionCount.subtract(1, ordering: .relaxed)
+        if holdsAddressSlot { lock.withLock { _ = addressTable.release(address) } }
+    }
+
+    /// Connections counted for `address` (or its prefix) in the per-IP table.
+    public func connections(from address: SocketAddress) -> Int {
+        guard let key = address.withAddressBytes({ AddressKey(addressBytes: $0) }) else { return 0 }
+        return lock.withLock { addressTable.count(for: key) }
+    }
+
+    // MARK: sampled guards
+
+    public var pressure: SystemPressure {
+        let bits = pressureBits.load(ordering: .relaxed)
+        return SystemPressure(loadTripped: bits & 1 != 0, memoryTripped: bits & 2 != 0,
+                              memoryAvailableTripped: bits & 4 != 0, swapTripped: bits & 8 != 0)
+    }
+
+    /// Whether any sampled guard is configured (otherwise nothing is read from /proc).
+    var samplesSystem: Bool {
+        config.load != nil || config.memoryUsedPercent != nil || config.memoryAvailableBytes != nil
+            || config.swapUsedPercent != nil
+    }
+
+    /// Reads /proc (or the configured paths) once and updates the sampled guards. A file that
+    /// cannot be read or parsed is logged and counted; the last good reading stands.
+    public func sample() {
+        var loadAverage: Double?
+        if config.load != nil {
+            loadAverage = (try? Files.readText(config.loadavgPath)).flatMap(LoadAverage.parse)
+            if loadAverage == nil { sampleFailed(config.loadavgPath) }
+        }
+        var memory: MemoryInfo?
+        if config.memoryUsedPercent != nil || config.memoryAvailableBytes != nil || config.swapUsedPercent != nil {
+            memory = (try? Files.readText(config.meminfoPath)).flatMap(MemoryInfo.parse)
+            if memory == nil { sampleFailed(config.meminfoPath) }
+        }
+        let (before, after) = lock.withLock {
+            let before = sampled.pressure
+            return (before, sampled.update(loadAverage: loadAverage, memory: memory))
+        }
+        let bits: UInt8 = (after.loadTripped ? 1 : 0) | (after.memoryTripped ? 2 : 0)
+            | (after.memoryAvailableTripped ? 4 : 0) | (after.swapTripped ? 8 : 0)
+        pressureBits.store(bits, ordering: .relaxed)
+        logTransition("load", before.loadTripped, after.loadTripped, reading: loadAverage.map { "1-minute load \($0)" })
+        logTransition("memory", before.memoryTripped, after.memoryTripped, reading: memory.map { "memory used \(Int($0.usedPercent))%" })
+        logTransition("memory_available", before.memoryAvailableTripped, after.memoryAvailableTripped,
+                      reading: memory.map { "MemAvailable \($0.availableBytes / 1_048_576) MiB" })
+        logTransition("swap", before.swapTripped, after.swapTripped, reading: memory.map { "swap used \(Int($0.swapUsedPercent))%" })
+    }
+
+    /// Sampling failures, counted for the stats socket.
+    public let sampleFailures = Atomic<Int>(0)
+
+    private func sampleFailed(_ path: String) {
+        sampleFailures.add(1, ordering: .relaxed)
+        sampleFailureLog.log(logger, level: .error, "guard: cannot read or parse \(path); keeping the last good reading")
+    }
+
+    private func logTransition(_ name: String, _ before: Bool, _ after: Bool, reading: String?) {
+        guard before != after else { return }
+        let detail = reading.map { " (\($0))" } ?? ""
+        if after {
+            logger.warning("guard \(name) tripped\(detail): refusing new connections")
+        } else {
+            logger.notice("guard \(name) cleared\(detail): accepting new connections")
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import BulwarkSys
+import Engine
+
+/// Samples load and memory for SysGuard on a periodic timerfd on the engine's epoll.
+final class GuardSampler: EventHandler, @unchecked Sendable {  // @unchecked: `registration` and `timerFD` are only touched while holding `lock`
+    private let guardRuntime: GuardRuntime
+    private let engine: Engine
+    private let lock = PthreadLock()
+    private var registration: Registration?
+    private var timerFD: Int32 = -1
+
+    init(guardRuntime: GuardRuntime, engine: Engine) {
+        self.guardRuntime = guardRuntime
+        self.engine = engine
+    }
+
+    /// Takes one sample now, then one every `sample_interval`.
+    func start() throws(SystemError) {
+        guardRuntime.sample()
+        let (seconds, attoseconds) = guardRuntime.config.sampleInterval.components
+        let interval = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        try lock.withLock { () throws(SystemError) in
+            timerFD = try TimerFD.create()
+            TimerFD.arm(timerFD, afterNanoseconds: interval, repeatingEveryNanoseconds: interval)
+            let registration = engine.register(self)
+            self.registration = registration
+            try engine.add(fd: timerFD, source: 0, of: registration, interest: .readable)
+        }
+    }
+
+    func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
+        lock.withLock {
+            guard let registration else { return }
+            TimerFD.acknowledge(timerFD)
+            guardRuntime.sample()
+            try? engine.rearm(fd: timerFD, source: 0, of: registration, interest: .readable)
+        }
+    }
+
+    func engineStopped() {
+        lock.withLock {
+            guard let registration else { return }
+            engine.unregister(registration)
+            self.registration = nil
+            FileDescriptors.close(timerFD)
+        }
+    }
+}

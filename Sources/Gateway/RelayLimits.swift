@@ -1,0 +1,54 @@
+import Config
+import SysGuard
+
+/// A listener's per-connection limits in the form the relay uses: nanoseconds, SysGuard's
+/// framing, and how each limit acts (off, enforced, or counted only in a dry run).
+struct RelayLimits: Sendable {
+    let framing: SysGuard.Framing
+    let maxFrameBytes: Int
+    let idleTimeoutNanoseconds: Int64?
+    let frameTimeoutNanoseconds: Int64?
+    let packetRateSoft: Int?
+    let packetRateHard: Int?
+    let byteRateSoft: Int?
+    let byteRateHard: Int?
+    let maxReceiveBufferBytes: Int
+    let maxSendBufferBytes: Int
+    let idleMode: LimitMode
+    let frameTimeoutMode: LimitMode
+    let packetRateMode: LimitMode
+    let byteRateMode: LimitMode
+    let bufferMode: LimitMode
+    let maxFrameMode: LimitMode
+
+    init(listener: ListenerConfig, guardRuntime: GuardRuntime) {
+        let limits = listener.limits
+        framing = SysGuard.Framing(rawValue: listener.framing.rawValue) ?? .stream
+        maxFrameBytes = limits.maxFrameBytes
+        idleTimeoutNanoseconds = limits.idleTimeout.map(Self.nanoseconds)
+        frameTimeoutNanoseconds = framing == .stream ? nil : limits.frameTimeout.map(Self.nanoseconds)
+        packetRateSoft = framing == .stream ? nil : limits.packetRateSoft
+        packetRateHard = framing == .stream ? nil : limits.packetRateHard
+        byteRateSoft = limits.byteRateSoft
+        byteRateHard = limits.byteRateHard
+        maxReceiveBufferBytes = limits.maxReceiveBufferBytes
+        maxSendBufferBytes = limits.maxSendBufferBytes
+        idleMode = guardRuntime.mode(.idleTimeout, configured: idleTimeoutNanoseconds != nil)
+        frameTimeoutMode = guardRuntime.mode(.frameTimeout, configured: frameTimeoutNanoseconds != nil)
+        packetRateMode = guardRuntime.mode(.packetRate, configured: packetRateSoft != nil || packetRateHard != nil)
+        byteRateMode = guardRuntime.mode(.byteRate, configured: byteRateSoft != nil || byteRateHard != nil)
+        bufferMode = guardRuntime.mode(.buffers, configured: true)
+        maxFrameMode = guardRuntime.mode(.maxFrame, configured: framing != .stream)
+    }
+
+    /// Whether client bytes must go through the frame scanner and rate limiters at all; when
+    /// not, the relay forwards reads untouched (the fast path).
+    var inspectsClientBytes: Bool {
+        framing != .stream || packetRateMode != .off || byteRateMode != .off
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
