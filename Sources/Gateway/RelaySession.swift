@@ -34,7 +34,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
 
     /// What one turn of reading ended on: the socket drained, reading paused at high water, the
     /// per-turn cap, bytes held back by a rate limit, or the session failed or was closed.
-    private enum PumpResult { case drained, paused, capped, held, failed, closed }
+    /// `closing`: a limit says close (done by the caller: the queue is still borrowed in pump).
+    private enum PumpResult { case drained, paused, capped, held, failed, closing(SysGuard.CloseReason) }
 
     private static let clientSource = 0
     private static let timerSource = 2
@@ -185,7 +186,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         case .capped: return retrigger(clientFD, source: Self.clientSource)
         case .held: scheduleTimer(now: MonotonicClock.nanoseconds()); return true
         case .failed: fail(); return false
-        case .closed: return false
+        case .closing(let reason): closeByGuard(reason); return false
         }
     }
 
@@ -196,7 +197,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         case .capped: return retrigger(backendFD, source: backendSource)
         case .held: return true
         case .failed: fail(); return false
-        case .closed: return false
+        case .closing(let reason): closeByGuard(reason); return false
         }
     }
 
@@ -240,8 +241,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                     if fromClient && clientGuard.inspects {
                         switch clientGuard.inspect(bytes, now: now) {
                         case .close(let reason):
-                            closeByGuard(reason)
-                            return .closed
+                            return .closing(reason)
                         case .forward(let allowed):
                             forward = allowed
                         }
@@ -253,17 +253,11 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 if forward < count {
                     let kept = clientGuard.hold(UnsafeRawBufferPointer(rebasing: bytes[forward...]))
                     countDryRuns()
-                    guard kept else {
-                        closeByGuard(.receiveBuffer)
-                        return .closed
-                    }
+                    guard kept else { return .closing(.receiveBuffer) }
                     return .held
                 }
                 if !fromClient && queue.count > context.limits.maxSendBufferBytes && context.limits.bufferMode != .off {
-                    if context.limits.bufferMode == .enforce {
-                        closeByGuard(.sendBuffer)
-                        return .closed
-                    }
+                    if context.limits.bufferMode == .enforce { return .closing(.sendBuffer) }
                     context.guardRuntime.counters.countWouldClose(.sendBuffer)
                 }
                 // A short read means the socket was drained: new data makes a new edge.

@@ -64,10 +64,7 @@ extension BulwarkCommand {
             if bulwark_jemalloc_linked() != 1 || !Jemalloc.isActive {
                 logger.warning("jemalloc is not the active allocator of this process")
             }
-            let limits = ProcessFacts.openFileLimit()
-            if let raised = try? ProcessFacts.raiseOpenFileLimit(to: limits.hard), raised != limits.soft {
-                logger.info("open file limit raised from \(limits.soft) to \(raised)")
-            }
+            raiseOpenFileLimit(to: config.guardConfig.maxFiles, logger: logger)
             SignalFD.ignoreBrokenPipe()
             do {
                 let runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
@@ -77,6 +74,20 @@ extension BulwarkCommand {
                 throw ExitCode(1)
             }
         }
+    }
+}
+
+/// RLIMIT_NOFILE to `[guard] max_files`, clamped to the hard limit with a warning.
+func raiseOpenFileLimit(to wanted: Int, logger: Logger) {
+    let limits = ProcessFacts.openFileLimit()
+    if UInt64(wanted) > limits.hard {
+        logger.warning("guard.max_files = \(wanted) is above the hard open-file limit \(limits.hard); using \(limits.hard) (raise LimitNOFILE)")
+    }
+    do {
+        let set = try ProcessFacts.raiseOpenFileLimit(to: UInt64(wanted))
+        if set != limits.soft { logger.info("open file limit raised from \(limits.soft) to \(set)") }
+    } catch {
+        logger.warning("cannot raise the open file limit: \(error)")
     }
 }
 

@@ -11,8 +11,9 @@ final class RelayHarness {
     let pool: BufferPool
     private let thread: NativeThread
 
+    /// `guardSection` and `listenerKeys` are extra TOML lines for `[guard]` and the listener.
     init(servers: [SocketAddress], connectTimeout: String = "3s", highWater: String = "256KiB",
-         workers: Int = 2, bind: String = "127.0.0.1:0") throws {
+         workers: Int = 2, bind: String = "127.0.0.1:0", guardSection: String = "", listenerKeys: String = "") throws {
         let serverList = servers.map { "\"\($0)\"" }.joined(separator: ", ")
         let text = """
             [server]
@@ -20,11 +21,14 @@ final class RelayHarness {
             high_water = "\(highWater)"
             [log]
             level = "warning"
+            [guard]
+            \(guardSection)
             [[listener]]
             name = "test"
             bind = "\(bind)"
             mode = "tcp"
             backend = "pool"
+            \(listenerKeys)
             [[backend]]
             name = "pool"
             servers = [\(serverList)]
@@ -43,7 +47,14 @@ final class RelayHarness {
     var statistics: ListenerStatistics { runtime.listeners[0].statistics }
     var backendStatistics: BackendStatistics { runtime.backends["pool"]!.statistics }
 
+    var guardCounters: GuardCounters { runtime.guardRuntime.counters }
+
     func connect() throws -> BlockingSocket { try BlockingSocket.connect(to: address) }
+
+    /// A client bound to 127.0.0.`host` (port picked by the kernel).
+    func connect(fromHost host: UInt8) throws -> BlockingSocket {
+        try BlockingSocket.connect(to: address, from: SocketAddress(addressBytes: [127, 0, 0, host], port: 0)!)
+    }
 
     func stop() {
         runtime.stop()

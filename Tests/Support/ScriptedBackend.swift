@@ -47,8 +47,9 @@ public final class ScriptedBackend: Sendable {
 
     deinit { stop() }
 
-    /// Echoes until end of stream, then half-closes.
+    /// Echoes until end of stream, half-closes, and closes once the peer has closed too.
     public static let echo: @Sendable (BlockingSocket) -> Void = { socket in
+        defer { socket.close() }
         while let chunk = try? socket.receive(), !chunk.isEmpty {
             if (try? socket.sendAll(chunk)) == nil { return }
         }
