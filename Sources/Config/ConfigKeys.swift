@@ -192,7 +192,7 @@ public enum ConfigKeys {
         doc: "Largest frame on a framed listener (payload bytes; for \"line\", the line with its \"\\n\"); a larger one closes the connection.")
     public static let guardIdleTimeout = ConfigKey(
         section: .guard, name: "idle_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("5m"),
-        doc: "A connection with no bytes from the client for this long is closed. \"0s\": off.")
+        doc: "A connection with no bytes in either direction for this long is closed (with its backend connection). \"0s\": off.")
     public static let guardFrameTimeout = ConfigKey(
         section: .guard, name: "frame_timeout", kind: .duration(.zero...Duration.seconds(3600)), defaultValue: .string("30s"),
         doc: "On a framed listener, the first to the last byte of one frame may take at most this long. \"0s\": off.")

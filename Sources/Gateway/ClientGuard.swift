@@ -1,10 +1,11 @@
 import SysGuard
 
-/// The per-connection limits of one relayed client: frame scanning (max_frame), packet and
-/// byte rates, the bytes held back by a soft rate limit, and the idle and frame timeouts that
-/// share the session's timerfd. Bookkeeping only: the session does the I/O and asks this what
-/// to forward, what to hold, when to wake, and when to close. Touched only under the session's
-/// lock.
+/// The per-connection limits of one relayed client: the idle and frame timeouts that share the
+/// session's timerfd and, on listeners with framing or rate limits, the frame scanner, the rate
+/// limiters and the bytes a soft limit held back (`ClientInspection`, allocated only there, so
+/// a plain TCP client pays a few words). Bookkeeping only: the session does the I/O and asks this
+/// what to forward, hold, when to wake, and when to close. Touched only under the session's lock.
+/// The listener's `RelayLimits` is passed in on each call rather than stored per client.
 struct ClientGuard {
     /// What to do with bytes just read from the client.
     enum Inspection {
@@ -13,29 +14,19 @@ struct ClientGuard {
         case close(CloseReason)
     }
 
-    let limits: RelayLimits
-    private var scanner: FrameScanner?
-    private var packets: RateLimiter
-    private var bytes: RateLimiter
-    private let packetMode: LimitMode
-    private let byteMode: LimitMode
     private(set) var timers: ConnectionTimers?
+    private var inspection: ClientInspection?
     /// A dry-run frame timeout was counted for the frame that started at this time.
     private var frameTimeoutCountedFor: Int64?
-    /// Client bytes read but not yet forwarded (a soft rate limit held them back).
-    private(set) var held = HeldBytes()
     /// Close reasons a dry-run limit would have applied (the session counts and clears them).
     var wouldClose: [CloseReason] = []
 
     /// `bypassLimits`: an allow-listed client, exempt from the rate limits.
     init(limits: RelayLimits, bypassLimits: Bool, now: Int64) {
-        self.limits = limits
-        packetMode = bypassLimits ? .off : limits.packetRateMode
-        byteMode = bypassLimits ? .off : limits.byteRateMode
-        packets = RateLimiter(softPerSecond: limits.packetRateSoft, hardPerSecond: limits.packetRateHard)
-        bytes = RateLimiter(softPerSecond: limits.byteRateSoft, hardPerSecond: limits.byteRateHard)
+        let packetMode = bypassLimits ? .off : limits.packetRateMode
+        let byteMode = bypassLimits ? .off : limits.byteRateMode
         if limits.framing != .stream || packetMode != .off || byteMode != .off {
-            scanner = FrameScanner(framing: limits.framing, maxFrameBytes: limits.maxFrameBytes)
+            inspection = ClientInspection(limits: limits, packetMode: packetMode, byteMode: byteMode)
         }
         let idle = limits.idleMode == .off ? nil : limits.idleTimeoutNanoseconds
         let frame = limits.frameTimeoutMode == .off ? nil : limits.frameTimeoutNanoseconds
@@ -45,14 +36,102 @@ struct ClientGuard {
     }
 
     /// Whether reads must pass through `inspect` (else they are forwarded untouched).
-    var inspects: Bool { scanner != nil }
+    var inspects: Bool { inspection?.scanner != nil }
+
+    /// Client bytes read but not yet forwarded (a soft rate limit held them back).
+    var held: HeldBytes { inspection?.held ?? HeldBytes() }
 
     /// Traffic in either direction: the connection is not idle.
     @inline(__always)
     mutating func touch(now: Int64) { timers?.touch(now: now) }
 
     /// Scans bytes read from the client (after any held bytes, which `inspectHeld` handles).
-    mutating func inspect(_ input: UnsafeRawBufferPointer, now: Int64) -> Inspection {
+    mutating func inspect(_ input: UnsafeRawBufferPointer, limits: RelayLimits, now: Int64) -> Inspection {
+        guard let inspection else { return .forward(count: input.count) }
+        return inspection.inspect(input, limits: limits, now: now, wouldClose: &wouldClose)
+    }
+
+    /// Keeps what `inspect` did not let through until the rate window ends; false when that
+    /// would pass the receive buffer cap (the session then closes the client).
+    mutating func hold(_ remainder: UnsafeRawBufferPointer, limits: RelayLimits) -> Bool {
+        if remainder.count > limits.maxReceiveBufferBytes {
+            if limits.bufferMode == .enforce { return false }
+            if limits.bufferMode == .dryRun { wouldClose.append(.receiveBuffer) }
+        }
+        inspection?.held.replace(with: remainder)
+        return true
+    }
+
+    /// When reading may resume: the end of the rate window that held bytes back.
+    var resumeAtNanoseconds: Int64? { inspection?.resumeAtNanoseconds }
+
+    /// The window ended: inspects the held bytes again (what to forward of them, or a close).
+    mutating func inspectHeld(limits: RelayLimits, now: Int64) -> Inspection {
+        guard let inspection else { return .forward(count: 0) }
+        let pending = inspection.held.bytes  // stays valid: inspect never touches `held`
+        return inspection.inspect(pending, limits: limits, now: now, wouldClose: &wouldClose)
+    }
+
+    /// Drops the first `count` held bytes (forwarded).
+    mutating func consumeHeld(_ count: Int) { inspection?.held.consume(count) }
+
+    mutating func releaseHeld() { inspection?.held.free() }
+
+    // MARK: timers
+
+    /// The frame start the frame timeout counts from; nil while the gateway itself pauses reading.
+    private func frameStart(readingPaused: Bool) -> Int64? {
+        guard !readingPaused, let started = inspection?.scanner?.frameStartedAtNanoseconds,
+              started != frameTimeoutCountedFor else { return nil }
+        return started
+    }
+
+    /// The earliest moment the timer must fire: idle, frame or rate-window deadline.
+    func nextDeadline(readingPaused: Bool) -> Int64? {
+        let timerDeadline = timers?.nextDeadlineNanoseconds(frameStartedAtNanoseconds: frameStart(readingPaused: readingPaused))
+        switch (timerDeadline, resumeAtNanoseconds) {
+        case let (deadline?, resume?): return min(deadline, resume)
+        case let (deadline?, nil): return deadline
+        case let (nil, resume?): return resume
+        case (nil, nil): return nil
+        }
+    }
+
+    /// The timer fired: a close reason if a timeout really expired (dry runs are noted in
+    /// `wouldClose` and the connection lives on).
+    mutating func timerFired(now: Int64, readingPaused: Bool, limits: RelayLimits) -> CloseReason? {
+        guard let timers else { return nil }
+        let start = frameStart(readingPaused: readingPaused)
+        guard case .close(let reason) = timers.onTimerFired(now: now, frameStartedAtNanoseconds: start) else { return nil }
+        let mode = reason == .idleTimeout ? limits.idleMode : limits.frameTimeoutMode
+        if mode == .enforce { return reason }
+        wouldClose.append(reason)
+        if reason == .idleTimeout { self.timers?.touch(now: now) } else { frameTimeoutCountedFor = start }
+        return nil
+    }
+}
+
+/// Frame scanning and rate limiting of one client on a listener that has framing or rates.
+final class ClientInspection {
+    private(set) var scanner: FrameScanner?
+    private var packets: RateLimiter
+    private var bytes: RateLimiter
+    private let packetMode: LimitMode
+    private let byteMode: LimitMode
+    var held = HeldBytes()
+
+    init(limits: RelayLimits, packetMode: LimitMode, byteMode: LimitMode) {
+        self.packetMode = packetMode
+        self.byteMode = byteMode
+        packets = RateLimiter(softPerSecond: limits.packetRateSoft, hardPerSecond: limits.packetRateHard)
+        bytes = RateLimiter(softPerSecond: limits.byteRateSoft, hardPerSecond: limits.byteRateHard)
+        scanner = FrameScanner(framing: limits.framing, maxFrameBytes: limits.maxFrameBytes)
+    }
+
+    deinit { held.free() }
+
+    func inspect(_ input: UnsafeRawBufferPointer, limits: RelayLimits, now: Int64,
+                 wouldClose: inout [CloseReason]) -> ClientGuard.Inspection {
         guard var scanner else { return .forward(count: input.count) }
         let frameLimit = packetMode == .enforce ? packets.allowance(now: now) : .max
         let byteLimit = byteMode == .enforce ? bytes.allowance(now: now) : .max
@@ -78,67 +157,11 @@ struct ClientGuard {
         return .forward(count: scan.bytesConsumed)
     }
 
-    /// Keeps `bytes` (what `inspect` did not let through) until the rate window ends; false when
-    /// that would pass the receive buffer cap (the session then closes the client).
-    mutating func hold(_ remainder: UnsafeRawBufferPointer) -> Bool {
-        if remainder.count > limits.maxReceiveBufferBytes {
-            if limits.bufferMode == .enforce { return false }
-            if limits.bufferMode == .dryRun { wouldClose.append(.receiveBuffer) }
-        }
-        held.replace(with: remainder)
-        return true
-    }
-
-    /// When reading may resume: the end of the rate window that held bytes back.
+    /// The end of the rate window that held bytes back.
     var resumeAtNanoseconds: Int64? {
         guard !held.isEmpty else { return nil }
         return min(packetMode == .enforce ? packets.windowEndNanoseconds : .max,
                    byteMode == .enforce ? bytes.windowEndNanoseconds : .max)
-    }
-
-    /// The window ended: inspects the held bytes again. Returns what to forward from them (the
-    /// rest stays held) or a close.
-    mutating func inspectHeld(now: Int64) -> Inspection {
-        let pending = held.bytes  // stays valid: inspect never touches `held`
-        return inspect(pending, now: now)
-    }
-
-    /// Drops the first `count` held bytes (forwarded).
-    mutating func consumeHeld(_ count: Int) { held.consume(count) }
-
-    mutating func releaseHeld() { held.free() }
-
-    // MARK: timers
-
-    /// The frame start the frame timeout counts from; nil while the gateway itself pauses reading.
-    private func frameStart(readingPaused: Bool) -> Int64? {
-        guard !readingPaused, let started = scanner?.frameStartedAtNanoseconds,
-              started != frameTimeoutCountedFor else { return nil }
-        return started
-    }
-
-    /// The earliest moment the timer must fire: idle, frame or rate-window deadline.
-    func nextDeadline(readingPaused: Bool) -> Int64? {
-        let timerDeadline = timers?.nextDeadlineNanoseconds(frameStartedAtNanoseconds: frameStart(readingPaused: readingPaused))
-        switch (timerDeadline, resumeAtNanoseconds) {
-        case let (deadline?, resume?): return min(deadline, resume)
-        case let (deadline?, nil): return deadline
-        case let (nil, resume?): return resume
-        case (nil, nil): return nil
-        }
-    }
-
-    /// The timer fired: a close reason if a timeout really expired (dry runs are noted in
-    /// `wouldClose` and the connection lives on).
-    mutating func timerFired(now: Int64, readingPaused: Bool) -> CloseReason? {
-        guard let timers else { return nil }
-        let start = frameStart(readingPaused: readingPaused)
-        guard case .close(let reason) = timers.onTimerFired(now: now, frameStartedAtNanoseconds: start) else { return nil }
-        let mode = reason == .idleTimeout ? limits.idleMode : limits.frameTimeoutMode
-        if mode == .enforce { return reason }
-        wouldClose.append(reason)
-        if reason == .idleTimeout { self.timers?.touch(now: now) } else { frameTimeoutCountedFor = start }
-        return nil
     }
 }
 

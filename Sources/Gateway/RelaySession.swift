@@ -239,7 +239,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                     let now = MonotonicClock.nanoseconds()
                     clientGuard.touch(now: now)
                     if fromClient && clientGuard.inspects {
-                        switch clientGuard.inspect(bytes, now: now) {
+                        switch clientGuard.inspect(bytes, limits: context.limits, now: now) {
                         case .close(let reason):
                             return .closing(reason)
                         case .forward(let allowed):
@@ -251,7 +251,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 }
                 guard send(UnsafeRawBufferPointer(rebasing: bytes[0..<forward]), to: target, queue: &queue) else { return .failed }
                 if forward < count {
-                    let kept = clientGuard.hold(UnsafeRawBufferPointer(rebasing: bytes[forward...]))
+                    let kept = clientGuard.hold(UnsafeRawBufferPointer(rebasing: bytes[forward...]), limits: context.limits)
                     countDryRuns()
                     guard kept else { return .closing(.receiveBuffer) }
                     return .held
@@ -437,7 +437,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         if let resumeAt = clientGuard.resumeAtNanoseconds, now >= resumeAt {
             guard releaseHeld(now: now, worker: worker) else { return }
         }
-        if let reason = clientGuard.timerFired(now: now, readingPaused: clientReadPaused || !clientGuard.held.isEmpty) {
+        if let reason = clientGuard.timerFired(now: now, readingPaused: clientReadPaused || !clientGuard.held.isEmpty,
+                                              limits: context.limits) {
             return closeByGuard(reason)
         }
         countDryRuns()
@@ -447,7 +448,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// A new rate window: forward what the held bytes may pass now; when none are left, read
     /// the client again (its data may have waited in the kernel). False when the session closed.
     private func releaseHeld(now: Int64, worker: WorkerContext) -> Bool {
-        switch clientGuard.inspectHeld(now: now) {
+        switch clientGuard.inspectHeld(limits: context.limits, now: now) {
         case .close(let reason):
             closeByGuard(reason)
             return false

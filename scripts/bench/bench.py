@@ -38,7 +38,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PAGE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-GATEWAYS = ("bulwark", "haproxy", "nginx")
+GATEWAYS = ("bulwark", "bulwark-noguard", "bulwark-guards", "haproxy", "nginx")
+BULWARK_VARIANTS = ("bulwark", "bulwark-noguard", "bulwark-guards")
 
 
 def env_int(name, default):
@@ -63,7 +64,9 @@ SETTINGS = {
     "idle_connections": env_int("IDLE_CONNECTIONS", 5000),
     "burst": env_int("BURST", 32768),
     "settle": env_float("SETTLE", 2),
-    "targets": os.environ.get("TARGETS", "direct bulwark haproxy nginx").split(),
+    "churn_duration": env_float("CHURN_DURATION", 3),
+    "churn_parallel": env_int("CHURN_PARALLEL", 32),
+    "targets": os.environ.get("TARGETS", "direct bulwark haproxy nginx bulwark-noguard bulwark-guards").split(),
 }
 BIN = os.path.join(ROOT, os.environ.get("BIN", ".build/release"))
 RESULTS_DIR = os.path.join(ROOT, os.environ.get("RESULTS_DIR", "bench-results"))
@@ -77,13 +80,42 @@ def log(message):
 # ---------------------------------------------------------------------------------------------
 # Configs (the exact text each gateway runs with; `--print-configs` shows them)
 
-def bulwark_config(port, echo_port, workers):
+# SysGuard settings of the Bulwark variants. "bulwark" runs the shipped defaults (idle and frame
+# timeouts on, like HAProxy's `timeout client`); "bulwark-noguard" switches every guard off;
+# "bulwark-guards" switches every guard that applies to a byte stream on, with limits far
+# above what the benchmark reaches, so they decide on every connection and read but never trip.
+GUARD_SECTIONS = {
+    "bulwark": "",
+    "bulwark-noguard": """
+[guard]
+idle_timeout = "0s"
+frame_timeout = "0s"
+""",
+    "bulwark-guards": """
+[guard]
+max_connections = 100000
+max_connections_per_ip = 100000
+sample_interval = "1s"
+max_load = 1000.0
+max_memory_used_percent = 99
+min_memory_available = "1MiB"
+max_swap_used_percent = 100
+idle_timeout = "1h"
+byte_rate_soft = "1GiB"
+byte_rate_hard = "2GiB"
+keepalive_idle = "60s"
+deny = ["10.255.255.255"]
+""",
+}
+
+
+def bulwark_config(port, echo_port, workers, variant="bulwark"):
     return f"""[server]
 workers = {workers}
 
 [log]
 level = "warning"
-
+{GUARD_SECTIONS[variant]}
 [[listener]]
 name = "bench"
 bind = "127.0.0.1:{port}"
@@ -320,11 +352,11 @@ class Bench:
             self.processes.stop(old.process)
         port = free_port()
         workers = SETTINGS["workers"]
-        if name == "bulwark":
+        if name in BULWARK_VARIANTS:
             binary = os.path.join(BIN, "bulwark")
             if not os.access(binary, os.X_OK):
                 return self.unavailable(name, f"{binary} is missing (build failed or not written yet)")
-            path = self.write_config(name, bulwark_config(port, self.echo_port, workers), "bulwark.toml")
+            path = self.write_config(name, bulwark_config(port, self.echo_port, workers, name), name + ".toml")
             argv = [binary, "run", "-c", path]
         elif name == "haproxy":
             binary = shutil.which("haproxy")
@@ -397,6 +429,14 @@ class Bench:
                 "--threads", str(s["client_threads"]), "--sources", SOURCES,
                 "--cpu-pids", ",".join(map(str, target.pids))]
         return self.bench(args, timeout=s["duration"] + s["warmup"] + 60)
+
+    def churn(self, target):
+        """Connect, one 64-byte echo, close, `churn_parallel` at a time (0 s duration skips)."""
+        s = SETTINGS
+        args = ["churn", "--target", f"127.0.0.1:{target.port}", "--parallel", str(s["churn_parallel"]),
+                "--duration", str(s["churn_duration"]), "--sources", SOURCES,
+                "--cpu-pids", ",".join(map(str, target.pids))]
+        return self.bench(args, timeout=s["churn_duration"] + 60)
 
     def memory(self, name):
         """RSS of a freshly started gateway: empty, holding N idle relayed connections, and
@@ -538,6 +578,12 @@ def report(results):
             value = ratio(med("bulwark", key), best)
             cells.append(fmt(value, 2) if value is not None else "–")
         lines.append("| bulwark / best of haproxy, nginx | " + " | ".join(cells) + " |")
+    if "bulwark-guards" in summaries and "bulwark-noguard" in summaries:
+        cells = []
+        for key, *_ in metrics:
+            value = ratio(med("bulwark-guards", key), med("bulwark-noguard", key))
+            cells.append(fmt(value, 2) if value is not None else "–")
+        lines.append("| bulwark-guards / bulwark-noguard | " + " | ".join(cells) + " |")
     for name in s["targets"]:
         if name == "direct" or name not in summaries or "direct" not in summaries:
             continue
@@ -547,6 +593,45 @@ def report(results):
             cells.append(fmt(value, 2) if value is not None else "–")
         lines.append(f"| {name} / direct | " + " | ".join(cells) + " |")
     lines.append("")
+
+    if results.get("churn"):
+        churn_metrics = (("conn_per_sec", "connections/s", 0, max), ("watched_cpu_us_per_conn", "CPU µs/conn", 2, min))
+        churn_summaries = {name: {key: median_range([r.get(key) for r in runs if r.get("exit_status") == 0])
+                                  for key, *_ in churn_metrics}
+                           for name, runs in results["churn"].items()}
+        results["churn_summary"] = churn_summaries
+        lines.append(f"### Churn: connect, one 64 B echo, close; {s['churn_parallel']} in parallel, "
+                     f"{fmt(s['churn_duration'], 1)} s per run (median, min–max over rounds)")
+        lines.append("")
+        lines.append("| target | " + " | ".join(title for _, title, *_ in churn_metrics) + " |")
+        lines.append("|---|" + "---:|" * len(churn_metrics))
+        for name in s["targets"]:
+            if name in churn_summaries:
+                row = churn_summaries[name]
+                lines.append(f"| {name} | " + " | ".join(fmt_range(row[key], digits) for key, _, digits, _ in churn_metrics) + " |")
+        lines.append("")
+
+        def churn_median(name, key):
+            row = churn_summaries.get(name, {}).get(key)
+            return row["median"] if row else None
+
+        pairs = []
+        peers = [n for n in ("haproxy", "nginx") if n in churn_summaries]
+        if "bulwark" in churn_summaries and peers:
+            pairs.append(("bulwark / best of haproxy, nginx", "bulwark", peers))
+        if "bulwark-guards" in churn_summaries and "bulwark-noguard" in churn_summaries:
+            pairs.append(("bulwark-guards / bulwark-noguard", "bulwark-guards", ["bulwark-noguard"]))
+        if pairs:
+            lines.append("| ratio | " + " | ".join(title for _, title, *_ in churn_metrics) + " |")
+            lines.append("|---|" + "---:|" * len(churn_metrics))
+            for title, name, others in pairs:
+                cells = []
+                for key, _, _, better in churn_metrics:
+                    values = [churn_median(n, key) for n in others if churn_median(n, key) is not None]
+                    value = ratio(churn_median(name, key), better(values) if values else None)
+                    cells.append(fmt(value, 2) if value is not None else "–")
+                lines.append(f"| {title} | " + " | ".join(cells) + " |")
+            lines.append("")
 
     if results["memory"]:
         count = s["idle_connections"]
@@ -606,8 +691,9 @@ def versions():
 # ---------------------------------------------------------------------------------------------
 
 def print_configs():
-    print("# bulwark (bulwark run -c bulwark.toml)\n")
-    print(bulwark_config("PORT", "ECHOPORT", SETTINGS["workers"]))
+    for variant in BULWARK_VARIANTS:
+        print(f"# {variant} (bulwark run -c {variant}.toml)\n")
+        print(bulwark_config("PORT", "ECHOPORT", SETTINGS["workers"], variant))
     print("# haproxy (haproxy -f haproxy.cfg -db)\n")
     print(haproxy_config("PORT", "ECHOPORT", SETTINGS["workers"]))
     print("# nginx (nginx -p TMP/nginx -c TMP/nginx/nginx.conf -e TMP/nginx/error.log)\n")
@@ -646,7 +732,7 @@ def main():
 def run(tmp, busy):
     bench = Bench(tmp)
     results = {"settings": SETTINGS, "started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "versions": versions(), "busy_before_start": round(busy, 3), "pingpong": {}, "memory": {}, "skipped": {}, "configs": {}}
+               "versions": versions(), "busy_before_start": round(busy, 3), "pingpong": {}, "churn": {}, "memory": {}, "skipped": {}, "configs": {}}
     failed = False
     stopping = []
 
@@ -685,6 +771,16 @@ def run(tmp, busy):
                 if data["exit_status"] != 0:
                     failed = True
                     log(f"  {data.get('error_samples') or data.get('failure')}")
+                if SETTINGS["churn_duration"] > 0:
+                    target.refresh_pids()
+                    churn = bench.churn(target)
+                    churn["round"] = round_index + 1
+                    results["churn"].setdefault(name, []).append(churn)
+                    log(f"round {round_index + 1} {name:8} churn {fmt(churn.get('conn_per_sec'))} conn/s  "
+                        f"cpu {fmt(churn.get('watched_cpu_us_per_conn'), 2)} us/conn  errors {churn.get('errors')}")
+                    if churn["exit_status"] != 0:
+                        failed = True
+                        log(f"  {churn.get('error_samples') or churn.get('failure')}")
 
         if SETTINGS["idle_connections"] > 0:
             for name in [n for n in active if n in GATEWAYS]:
