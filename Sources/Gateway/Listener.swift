@@ -18,7 +18,6 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private var registration: Registration?
     private let context: RelayContext
     private let policy: AdmissionPolicy
-    private let tcp: TCPOptions
     private let pauseLog = RateLimitedLog()
 
     static let acceptsPerEvent = 64
@@ -31,18 +30,25 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
          context: RelayContext) throws(SystemError) {
         self.name = name
         self.context = context
-        self.tcp = tcp
         policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)
         statistics = context.statistics
         fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
         address = (try? Sockets.localAddress(fd)) ?? bindAddress
-        if let deferAccept = tcp.deferAccept {
-            do {
-                try Sockets.setDeferAccept(fd, seconds: Int32(RelayLimits.nanoseconds(deferAccept) / 1_000_000_000))
-            } catch {
-                FileDescriptors.close(fd)
-                throw error
+        do {
+            // Accepted sockets inherit TCP_NODELAY and the keepalive settings from the listening
+            // socket (the kernel clones it), so they are set once here, not per accept.
+            Sockets.setNoDelay(fd)
+            if let idle = tcp.keepAliveIdle {
+                try Sockets.setKeepAlive(fd, idleSeconds: Int32(RelayLimits.nanoseconds(idle) / 1_000_000_000),
+                                         intervalSeconds: Int32(RelayLimits.nanoseconds(tcp.keepAliveInterval) / 1_000_000_000),
+                                         count: Int32(tcp.keepAliveCount))
             }
+            if let deferAccept = tcp.deferAccept {
+                try Sockets.setDeferAccept(fd, seconds: Int32(RelayLimits.nanoseconds(deferAccept) / 1_000_000_000))
+            }
+        } catch {
+            FileDescriptors.close(fd)
+            throw error
         }
     }
 
@@ -106,12 +112,6 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             FileDescriptors.close(client)
             return nil
         case .admit(let bypassLimits, let holdsAddressSlot):
-            Sockets.setNoDelay(client)
-            if let idle = tcp.keepAliveIdle {
-                try? Sockets.setKeepAlive(client, idleSeconds: Int32(RelayLimits.nanoseconds(idle) / 1_000_000_000),
-                                          intervalSeconds: Int32(RelayLimits.nanoseconds(tcp.keepAliveInterval) / 1_000_000_000),
-                                          count: Int32(tcp.keepAliveCount))
-            }
             return RelayAdmission(address: address, holdsAddressSlot: holdsAddressSlot, bypassLimits: bypassLimits)
         }
     }

@@ -386,14 +386,12 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {
         phase = .relaying
-        // From now on the timer serves SysGuard (idle, frame, rate window) or sleeps.
-        let now = MonotonicClock.nanoseconds()
-        if let deadline = clientGuard.nextDeadline(readingPaused: false) {
-            TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - now))
+        // From now on the timer serves SysGuard (idle, frame, rate window). A connect timer still
+        // armed is left to fire early and be re-armed then (lazy): a short connection never pays
+        // a timerfd_settime for its idle deadline.
+        if let deadline = clientGuard.nextDeadline(readingPaused: false), deadline < timerDeadline {
+            TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - MonotonicClock.nanoseconds()))
             timerDeadline = deadline
-        } else if timerDeadline != .max {
-            TimerFD.disarm(timerFD)
-            timerDeadline = .max
         }
         Sockets.setNoDelay(backendFD)
         guard let registration else { return }

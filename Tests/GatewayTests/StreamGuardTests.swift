@@ -58,7 +58,7 @@ import Testing
         #expect(gateway.guardCounters.closes(.frameTooLarge) == 0)
     }
 
-    @Test func keepaliveIsSetOnAcceptedSockets() throws {
+    @Test func noDelayAndKeepaliveAreSetOnAcceptedSockets() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let gateway = try RelayHarness(servers: [backend.address], guardSection: """
@@ -79,6 +79,8 @@ import Testing
                 && (try? Sockets.localAddress(Int32(fd)))?.port == gateway.address.port
         })
         let fd = Int32(accepted)
+        // Set on the listening socket once; the kernel copies them into each accepted socket.
+        #expect(try Sockets.option(fd, Int32(IPPROTO_TCP), TCP_NODELAY) == 1)
         #expect(try Sockets.option(fd, SOL_SOCKET, SO_KEEPALIVE) == 1)
         #expect(try Sockets.option(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 45)
         #expect(try Sockets.option(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL) == 7)
