@@ -40,6 +40,27 @@ import Testing
         #expect(errors.contains("\(path):8: listener[0].colour:"))
     }
 
+    @Test func checkRefusesConnectionLimitsThatCannotFitTheFileBudget() throws {
+        let path = PackagePaths.writeTemporary("""
+            [guard]
+            max_files = 20000
+            max_connections = 10000
+            [[listener]]
+            name = "a"
+            bind = "127.0.0.1:9"
+            mode = "tcp"
+            backend = "b"
+            [[backend]]
+            name = "b"
+            servers = ["127.0.0.1:10"]
+            """)
+        defer { unlink(path) }
+        let (code, _, errors) = try ChildProcess.run(binary, ["check", "-c", path])
+        #expect(code == 2)
+        #expect(errors.contains("\(path):3: guard.max_connections: 10000 connections need 30035 open files"))
+        #expect(errors.contains("guard.max_files (20000)"))
+    }
+
     @Test func runWithABadConfigStartsNothing() throws {
         let path = PackagePaths.writeTemporary("[server]\nworkers = \"many\"\n")
         defer { unlink(path) }
