@@ -18,8 +18,15 @@ struct ClientGuard {
     private var inspection: ClientInspection?
     /// A dry-run frame timeout was counted for the frame that started at this time.
     private var frameTimeoutCountedFor: Int64?
-    /// Close reasons a dry-run limit would have applied (the session counts and clears them).
+    /// Close reasons a dry-run limit would have applied, not yet counted (the session counts
+    /// and clears them). Each reason is reported once per connection, not per packet.
     var wouldClose: [CloseReason] = []
+    private var dryRunsReported: Set<CloseReason> = []
+    /// Since when the gateway itself has paused reading this client (high water or a rate hold).
+    private var pausedSince: Int64?
+    /// Time the current frame spent paused by the gateway: it does not count against the client.
+    private var pausedCredit: Int64 = 0
+    private var pausedCreditFrame: Int64?
 
     /// `bypassLimits`: an allow-listed client, exempt from the rate limits.
     init(limits: RelayLimits, bypassLimits: Bool, now: Int64) {
@@ -45,10 +52,35 @@ struct ClientGuard {
     @inline(__always)
     mutating func touch(now: Int64) { timers?.touch(now: now) }
 
+    /// Notes a dry-run verdict, once per connection and reason.
+    mutating func noteDryRun(_ reason: CloseReason) {
+        if dryRunsReported.insert(reason).inserted { wouldClose.append(reason) }
+    }
+
+    /// The gateway stopped reading this client (its backend is slow, or a rate limit holds).
+    mutating func readingPaused(now: Int64) {
+        if pausedSince == nil { pausedSince = now }
+    }
+
+    /// Reading resumes: the paused time is credited to the frame in progress.
+    mutating func readingResumed(now: Int64) {
+        guard let since = pausedSince else { return }
+        pausedSince = nil
+        let frame = inspection?.scanner?.frameStartedAtNanoseconds
+        if frame != pausedCreditFrame {
+            pausedCreditFrame = frame
+            pausedCredit = 0
+        }
+        if frame != nil { pausedCredit += now - since }
+    }
+
     /// Scans bytes read from the client (after any held bytes, which `inspectHeld` handles).
     mutating func inspect(_ input: UnsafeRawBufferPointer, limits: RelayLimits, now: Int64) -> Inspection {
         guard let inspection else { return .forward(count: input.count) }
-        return inspection.inspect(input, limits: limits, now: now, wouldClose: &wouldClose)
+        var dryRuns: [CloseReason] = []
+        let verdict = inspection.inspect(input, limits: limits, now: now, wouldClose: &dryRuns)
+        for reason in dryRuns { noteDryRun(reason) }
+        return verdict
     }
 
     /// Keeps what `inspect` did not let through until the rate window ends; false when that
@@ -56,7 +88,7 @@ struct ClientGuard {
     mutating func hold(_ remainder: UnsafeRawBufferPointer, limits: RelayLimits) -> Bool {
         if remainder.count > limits.maxReceiveBufferBytes {
             if limits.bufferMode == .enforce { return false }
-            if limits.bufferMode == .dryRun { wouldClose.append(.receiveBuffer) }
+            if limits.bufferMode == .dryRun { noteDryRun(.receiveBuffer) }
         }
         inspection?.held.replace(with: remainder)
         return true
@@ -69,7 +101,10 @@ struct ClientGuard {
     mutating func inspectHeld(limits: RelayLimits, now: Int64) -> Inspection {
         guard let inspection else { return .forward(count: 0) }
         let pending = inspection.held.bytes  // stays valid: inspect never touches `held`
-        return inspection.inspect(pending, limits: limits, now: now, wouldClose: &wouldClose)
+        var dryRuns: [CloseReason] = []
+        let verdict = inspection.inspect(pending, limits: limits, now: now, wouldClose: &dryRuns)
+        for reason in dryRuns { noteDryRun(reason) }
+        return verdict
     }
 
     /// Drops the first `count` held bytes (forwarded).
@@ -79,11 +114,12 @@ struct ClientGuard {
 
     // MARK: timers
 
-    /// The frame start the frame timeout counts from; nil while the gateway itself pauses reading.
+    /// The frame start the frame timeout counts from, moved later by the time the gateway itself
+    /// paused reading during this frame; nil while it is paused.
     private func frameStart(readingPaused: Bool) -> Int64? {
-        guard !readingPaused, let started = inspection?.scanner?.frameStartedAtNanoseconds,
+        guard !readingPaused, pausedSince == nil, let started = inspection?.scanner?.frameStartedAtNanoseconds,
               started != frameTimeoutCountedFor else { return nil }
-        return started
+        return started + (pausedCreditFrame == started ? pausedCredit : 0)
     }
 
     /// The earliest moment the timer must fire: idle, frame or rate-window deadline.
@@ -105,7 +141,7 @@ struct ClientGuard {
         guard case .close(let reason) = timers.onTimerFired(now: now, frameStartedAtNanoseconds: start) else { return nil }
         let mode = reason == .idleTimeout ? limits.idleMode : limits.frameTimeoutMode
         if mode == .enforce { return reason }
-        wouldClose.append(reason)
+        noteDryRun(reason)
         if reason == .idleTimeout { self.timers?.touch(now: now) } else { frameTimeoutCountedFor = start }
         return nil
     }
@@ -139,9 +175,10 @@ final class ClientInspection {
         self.scanner = scanner
         if scan.violation != nil {
             guard limits.maxFrameMode != .enforce else { return .close(.frameTooLarge) }
-            // A dry run cannot follow the stream past a bad header: count it, stop inspecting.
+            // A dry run cannot follow frames past a bad header: count it and go on as a byte
+            // stream (byte rates still apply; packet rates and the frame timeout no longer can).
             if limits.maxFrameMode == .dryRun { wouldClose.append(.frameTooLarge) }
-            self.scanner = nil
+            self.scanner = FrameScanner(framing: .stream, maxFrameBytes: limits.maxFrameBytes)
             return .forward(count: input.count)
         }
         if packetMode != .off, packets.recordArrived(scan.framesArrived, now: now) == .overHard {

@@ -118,9 +118,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Out of fds or kernel memory: accepting more now would only fail again (or accept clients
     /// only to close them), so wait for the pause timer instead of spinning.
-    private static func isExhaustion(_ error: SystemError) -> Bool {
-        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
-    }
+    private static func isExhaustion(_ error: SystemError) -> Bool { RelaySession.isExhaustion(error) }
 
     private func pause(after error: SystemError) {
         statistics.acceptPauses.increment()

@@ -54,7 +54,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var timerFD: Int32 = -1
     private var registration: Registration?
     private var phase = Phase.connecting
-    private var backendSource = 1
+    /// Source of the current backend socket's events: 1 and 3 alternate with each socket put on
+    /// the epoll (starts at 3 so the first is 1).
+    private var backendSource = 3
     private var serversTried = 0
     private var firstServer = 0
     /// Bytes read from the client, waiting for the backend's socket to take them.
@@ -73,6 +75,12 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var clientGuard: ClientGuard
     /// When the timerfd will fire (monotonic ns); .max when disarmed.
     private var timerDeadline = Int64.max
+    /// Set when the backend socket could not be made for lack of fds or memory.
+    private var exhaustionError: SystemError?
+
+    static func isExhaustion(_ error: SystemError) -> Bool {
+        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
+    }
 
     private init(clientFD: Int32, admission: RelayAdmission, context: RelayContext) {
         self.clientFD = clientFD
@@ -104,7 +112,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         }
         firstServer = context.backend.nextFirstServer()
         connectNextServer(lastError: nil)
-        return nil
+        return exhaustionError
     }
 
     // MARK: events
@@ -127,12 +135,13 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 }
             }
             if phase == .relaying { finishIfDone() }
+            if phase != .closed { countDryRuns() }
         }
     }
 
     func engineStopped() {
         lock.withLock {
-            if phase != .closed { close(reason: .error) }
+            if phase != .closed { close(reason: .shutdown) }
         }
     }
 
@@ -168,7 +177,10 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             if clientReadPaused && toBackend.count < context.highWaterBytes {
                 clientReadPaused = false
                 if clientGuard.held.isEmpty {
+                    let now = MonotonicClock.nanoseconds()
+                    clientGuard.readingResumed(now: now)
                     guard readClient(worker: worker, untilBlocked: true) else { return }
+                    scheduleTimer(now: now)  // a frame timeout set aside during the pause applies again
                 }
             }
         }
@@ -182,9 +194,16 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private func readClient(worker: WorkerContext, untilBlocked: Bool) -> Bool {
         switch pump(from: clientFD, to: backendFD, queue: &toBackend, worker: worker, fromClient: true, untilBlocked: untilBlocked) {
         case .drained: return true
-        case .paused: clientReadPaused = true; return true
+        case .paused:
+            clientReadPaused = true
+            clientGuard.readingPaused(now: MonotonicClock.nanoseconds())
+            return true
         case .capped: return retrigger(clientFD, source: Self.clientSource)
-        case .held: scheduleTimer(now: MonotonicClock.nanoseconds()); return true
+        case .held:
+            let now = MonotonicClock.nanoseconds()
+            clientGuard.readingPaused(now: now)
+            scheduleTimer(now: now)
+            return true
         case .failed: fail(); return false
         case .closing(let reason): closeByGuard(reason); return false
         }
@@ -258,7 +277,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 }
                 if !fromClient && queue.count > context.limits.maxSendBufferBytes && context.limits.bufferMode != .off {
                     if context.limits.bufferMode == .enforce { return .closing(.sendBuffer) }
-                    context.guardRuntime.counters.countWouldClose(.sendBuffer)
+                    clientGuard.noteDryRun(.sendBuffer)
                 }
                 // A short read means the socket was drained: new data makes a new edge.
                 if count < scratch.count && !untilBlocked {
@@ -287,12 +306,18 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
 
     /// Writes queued bytes until the queue is empty or the socket is full.
     private func flush(queue: inout ByteQueue, to target: Int32) -> Bool {
+        var moved = false
+        defer {
+            // Bytes leaving a queue are activity too (a slow download, a held upload draining).
+            if moved && clientGuard.timers != nil { clientGuard.touch(now: MonotonicClock.nanoseconds()) }
+        }
         while !queue.isEmpty {
             let region = queue.firstRegion()
             let outcome: IOOutcome
             do { outcome = try Sockets.send(target, from: region) } catch { return false }
             guard case .transferred(let count) = outcome else { return true }
             queue.consume(count, pool: context.pool)
+            moved = moved || count > 0
             if count < region.count { return true }
         }
         return true
@@ -317,11 +342,11 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         while serversTried < backend.servers.count {
             let address = backend.servers[(firstServer + serversTried) % backend.servers.count]
             serversTried += 1
-            backendSource = serversTried % 2 == 1 ? 1 : 3
             backend.statistics.connectAttempts.increment()
             do {
                 backendFD = try Sockets.socket(family: address.family)
                 let outcome = try Sockets.connect(backendFD, to: address)
+                backendSource = backendSource == 1 ? 3 : 1
                 try context.engine.add(fd: backendFD, source: backendSource, of: registration!,
                                        interest: Self.socketInterest, triggering: .edge)
                 switch outcome {
@@ -332,8 +357,15 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 }
                 return
             } catch {
-                backend.statistics.connectFailures.increment()
                 closeBackendSocket()
+                if Self.isExhaustion(error) {
+                    // Out of fds or memory here, not a backend failure: every server would fail
+                    // the same way. The client is closed; at accept the listener pauses on this.
+                    exhaustionError = error
+                    context.logger.debug("relay \(context.listenerName): no backend socket: \(error)")
+                    return fail()
+                }
+                backend.statistics.connectFailures.increment()
                 context.logger.debug("relay \(context.listenerName): connect to \(address) failed: \(error)")
                 if serversTried == backend.servers.count {
                     return allServersFailed(lastError: "\(address): \(error)")
@@ -347,7 +379,10 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private func connectFinished(_ events: EpollEvents, worker: WorkerContext) {
         let error = Sockets.pendingError(backendFD)
         if error == 0 {
-            guard events.contains(.writable) || events.contains(.readable) else { return }  // not yet decided
+            // A success reports writable without error or hang-up; an event that says otherwise
+            // while this socket has no error belongs to an earlier attempt's socket.
+            guard events.contains(.writable) || events.contains(.readable),
+                  events.isDisjoint(with: [.error, .hangup]) else { return }
             startRelaying()
             // The edge that told us of the connection may also have carried the server's first
             // bytes (a greeting); no new edge will come for them.
@@ -365,10 +400,16 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     }
 
     private func timerFired(worker: WorkerContext) {
-        TimerFD.acknowledge(timerFD)
+        let expirations = TimerFD.acknowledge(timerFD)
+        let armedFor = timerDeadline
         timerDeadline = .max  // it fired; nothing repeats
         if phase == .relaying {
             guardTimerFired(worker: worker)
+            return
+        }
+        // An expiry read by an event of an earlier attempt's timer: this attempt's is still armed.
+        guard expirations > 0 || MonotonicClock.nanoseconds() >= armedFor else {
+            timerDeadline = armedFor
             return
         }
         context.backend.statistics.connectTimeouts.increment()
@@ -458,10 +499,13 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 return false
             }
             clientGuard.consumeHeld(count)
+            if count > 0 { clientGuard.touch(now: now) }
         }
+        if clientGuard.held.isEmpty { clientGuard.readingResumed(now: now) }
         if clientGuard.held.isEmpty && !clientReadPaused && !clientReadFinished {
             if toBackend.count >= context.highWaterBytes {
                 clientReadPaused = true
+                clientGuard.readingPaused(now: now)
             } else {
                 return readClient(worker: worker, untilBlocked: true)
             }
@@ -478,6 +522,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
 
     /// A limit closes the client (and its backend connection); counted by reason.
     private func closeByGuard(_ reason: SysGuard.CloseReason) {
+        countDryRuns()
         context.guardRuntime.counters.countClose(reason)
         context.guardRuntime.closeLog.log(context.logger, level: .notice,
             "listener \(context.listenerName): closed a client: \(reason.rawValue)")
@@ -487,7 +532,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     // MARK: closing
 
     /// How the session ended, for the listener's counters (SysGuard's own reasons are counted apart).
-    private enum Ending { case normal, error, backendUnavailable, guarded }
+    private enum Ending { case normal, error, backendUnavailable, guarded, shutdown }
 
     /// A socket failed or a peer reset: pass a reset on to the other side and close the pair.
     private func fail() {
@@ -515,7 +560,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         switch reason {
         case .normal: statistics.closedNormally.increment()
         case .error: statistics.closedOnError.increment()
-        case .backendUnavailable, .guarded: break
+        case .backendUnavailable, .guarded, .shutdown: break
         }
     }
 }

@@ -14,7 +14,9 @@ public final class ListenerStatistics: Sendable {
     /// Connections closed because a peer reset or a socket error broke the pair.
     public let closedOnError = Atomic<Int>(0)
     public let closedNormally = Atomic<Int>(0)
+    /// Bytes read from clients (relayed toward backends), added when a connection closes.
     public let bytesFromClients = Atomic<Int>(0)
+    /// Bytes read from backends (relayed toward clients), added when a connection closes.
     public let bytesToClients = Atomic<Int>(0)
 
     public init() {}

@@ -27,6 +27,42 @@ import Testing
         #expect(received.current == payload)
     }
 
+    /// Bytes held back by a soft rate and released window by window are activity: the idle
+    /// timeout does not close a client whose upload the gateway itself is still delivering.
+    @Test func heldBytesDrainingKeepTheConnectionFromIdling() throws {
+        let received = Locked<[UInt8]>([])
+        let backend = try ScriptedBackend { socket in
+            while let chunk = try? socket.receive(), !chunk.isEmpty { received.withLock { $0 += chunk } }
+        }
+        defer { backend.stop() }
+        let gateway = try RelayHarness(servers: [backend.address],
+                                       guardSection: "byte_rate_soft = 2000\nidle_timeout = \"1500ms\"")
+        defer { gateway.stop() }
+        let payload = patternBytes(count: 8000, seed: 3)
+        let client = try gateway.connect()
+        try client.sendAll(payload)  // then silence: four windows to deliver it
+        #expect(eventually(timeoutMilliseconds: 8000) { received.current.count == payload.count })
+        let delivered = received.current == payload
+        #expect(delivered, "every held byte reached the backend, in order")
+        #expect(gateway.guardCounters.closes(.idleTimeout) == 0)
+    }
+
+    @Test func aDryRunLimitIsCountedOncePerConnection() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let gateway = try RelayHarness(servers: [backend.address], guardSection: "dry_run = [\"packet_rate\"]",
+                                       listenerKeys: "framing = \"u16be\"\npacket_rate_hard = 10")
+        defer { gateway.stop() }
+        let client = try gateway.connect()
+        let frames: [UInt8] = (0..<50).flatMap { _ -> [UInt8] in [0, 1, 9] }
+        for _ in 0..<5 {  // several reads, all over the hard limit
+            try client.sendAll(frames)
+            #expect(try client.receiveExactly(frames.count) == frames)
+        }
+        #expect(gateway.guardCounters.closes(.packetRate) == 0)
+        #expect(eventually { gateway.guardCounters.dryRunCloses(.packetRate) == 1 })
+    }
+
     @Test func framesSplitIntoSingleBytesAndFusedArriveExactly() throws {
         let received = Locked<[UInt8]>([])
         let backend = try ScriptedBackend { socket in
