@@ -23,6 +23,7 @@ build: deps
 
 release: deps
 	$(SWIFT) build -c release --product bulwark
+	$(SWIFT) build -c release --product bulwarkctl
 	$(SWIFT) build -c release --product bulwark-echo
 	$(SWIFT) build -c release --product bulwark-bench
 
@@ -45,7 +46,7 @@ test-unit: deps
 	$(SWIFT) test
 
 test-tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'EngineTests|GatewayTests'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'EngineTests|GatewayTests|ControlTests'
 
 # Side-by-side benchmark against HAProxy and nginx (installs them when missing).
 bench: deps release

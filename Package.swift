@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "bulwark", targets: ["bulwark"]),
+        .executable(name: "bulwarkctl", targets: ["bulwarkctl"]),
         .executable(name: "bulwark-bench", targets: ["bulwark-bench"]),
         .executable(name: "bulwark-echo", targets: ["bulwark-echo"]),
     ],
@@ -31,13 +32,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(name: "Control", dependencies: ["Gateway", "Config", "SysGuard", "Engine", "BulwarkSys"]),
         .executableTarget(
             name: "bulwark",
             dependencies: [
-                "Gateway", "Config", "BulwarkSys", "CJemalloc",
+                "Gateway", "Control", "Config", "BulwarkSys", "CJemalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "bulwarkctl",
+            dependencies: ["BulwarkSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "bulwark-bench",
@@ -56,6 +62,7 @@ let package = Package(
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "SysGuard", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
+        .testTarget(name: "ControlTests", dependencies: ["Control", "Gateway", "Config", "BulwarkSys", "BulwarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

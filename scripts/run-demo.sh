@@ -8,5 +8,5 @@ bin=.build/release
 "$bin/bulwark-echo" --listen 127.0.0.1:7001 &
 echo_pid=$!
 trap 'kill "$echo_pid" 2>/dev/null || true' EXIT
-echo "echo backend on 127.0.0.1:7001 (pid $echo_pid); starting bulwark: try 'nc 127.0.0.1 7000'"
+echo "echo backend on 127.0.0.1:7001 (pid $echo_pid); starting bulwark: try 'nc 127.0.0.1 7000' and '$bin/bulwarkctl show stat'"
 "$bin/bulwark" run -c "$config"

@@ -1,19 +1,27 @@
-// Checks that need more than one table: unique names, bind addresses that cannot both be
-// bound, and listeners naming a backend that does not exist.
+// Checks that need more than one table: unique names and socket paths, bind addresses that
+// cannot both be bound, and listeners naming a backend that does not exist.
 
 extension ConfigValidator {
-    mutating func checkUniqueNames(_ sections: [SectionValues], key: ConfigKey, noun: String) {
+    /// `key` must differ between the tables; values are compared after `normalize`.
+    mutating func checkUnique(_ sections: [SectionValues], key: ConfigKey, noun: String,
+                              normalize: (String) -> String = { $0 }) {
         var firstLines: [String: Int] = [:]
         for section in sections {
-            guard let name = section.text(key) else { continue }
+            guard let text = section.text(key) else { continue }
             let line = section.line(of: key)
-            if let firstLine = firstLines[name] {
+            if let firstLine = firstLines[normalize(text)] {
                 report(line: line, key: section.path(key),
-                       "duplicate \(noun) name \(TOMLText.quoted(name)) (first defined on line \(firstLine))")
+                       "duplicate \(noun) \(TOMLText.quoted(text)) (first defined on line \(firstLine))")
             } else {
-                firstLines[name] = line
+                firstLines[normalize(text)] = line
             }
         }
+    }
+
+    /// `/run//bulwark/./a.sock` as `/run/bulwark/a.sock`, so that spellings of one file compare
+    /// equal (".." and symbolic links are left alone: they need the file system).
+    static func normalizedPath(_ path: String) -> String {
+        "/" + path.split(separator: "/").filter { $0 != "." }.joined(separator: "/")
     }
 
     /// The same address twice, or a specific address and the wildcard of its family on the same

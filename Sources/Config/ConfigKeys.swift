@@ -2,13 +2,13 @@
 // docs/config.md (ConfigReference.markdown()) all come from here: add a key here first.
 
 public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
-    case server, log, `guard`, listener, backend
+    case server, log, `guard`, listener, backend, stats
 
-    /// `[[listener]]` and `[[backend]]` may appear many times; the others once.
+    /// `[[listener]]`, `[[backend]]` and `[[stats]]` may appear many times; the others once.
     public var isArrayOfTables: Bool {
         switch self {
         case .server, .log, .guard: return false
-        case .listener, .backend: return true
+        case .listener, .backend, .stats: return true
         }
     }
 
@@ -29,6 +29,11 @@ public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
             return "A listening socket and where its connections go. At least one is required. "
                 + "Keys marked \"inherits [guard].X\" override that [guard] key for this listener only; left out, the [guard] value applies."
         case .backend: return "A named group of backend servers that listeners relay to."
+        case .stats:
+            return "A control socket for operators (a Unix stream socket, like HAProxy's stats socket). Optional; there may be several, "
+                + "for example a read-only one for monitoring and an admin one. Levels: \"user\" reads counters and state; "
+                + "\"operator\" also enables and disables listeners and kicks connections; \"admin\" also changes limits, reloads and upgrades. "
+                + "Whoever can connect to the socket gets its level: the file's owner, group and mode are the access control."
         }
     }
 }
@@ -283,6 +288,31 @@ public enum ConfigKeys {
         defaultValue: .string("3s"),
         doc: "How long a connection to a server may take before it counts as failed.")
 
+    // MARK: [[stats]]
+
+    public static let statsSocket = ConfigKey(
+        section: .stats, name: "socket", kind: .unixSocketPath, defaultValue: nil,
+        doc: "Path of the socket file; unique among stats sockets. As a service, put it under /run/bulwark "
+            + "(RuntimeDirectory=bulwark in the unit), like \"/run/bulwark/admin.sock\".")
+    public static let statsMode = ConfigKey(
+        section: .stats, name: "mode", kind: .fileMode, defaultValue: .string("0600"),
+        doc: "Permission bits of the socket file, in octal: \"0600\" (the owner only), \"0660\" (also the group). "
+            + "Connecting needs write permission. A \"0o\" prefix and integers are refused.")
+    public static let statsUser = ConfigKey(
+        section: .stats, name: "user", kind: .owner, presence: .optional(absentText: "Bulwark's user"),
+        doc: "Owner of the socket file: a user name, or a numeric uid as a string. Left out: the user Bulwark runs as.")
+    public static let statsGroup = ConfigKey(
+        section: .stats, name: "group", kind: .owner, presence: .optional(absentText: "Bulwark's group"),
+        doc: "Group of the socket file: a group name, or a numeric gid as a string. Left out: Bulwark's group.")
+    public static let statsLevel = ConfigKey(
+        section: .stats, name: "level", kind: .choice(supported: StatsLevel.allCases.map(\.rawValue), notYetSupported: []),
+        defaultValue: .string("user"),
+        doc: "What clients of this socket may do: \"user\" reads only; \"operator\" also enables and disables listeners "
+            + "and kicks connections; \"admin\" also changes limits, reloads and upgrades.")
+    public static let statsMaxClients = ConfigKey(
+        section: .stats, name: "max_clients", kind: .integer(1...1024), defaultValue: .integer(16),
+        doc: "Clients connected at once on this socket; past it new ones are closed at once.")
+
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
         [workers, highWater, logLevel]
@@ -297,6 +327,7 @@ public enum ConfigKeys {
         + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
         + listenerOverrides
         + [backendName, backendServers, backendConnectTimeout]
+        + [statsSocket, statsMode, statsUser, statsGroup, statsLevel, statsMaxClients]
 
     public static func keys(in section: ConfigSection) -> [ConfigKey] {
         all.filter { $0.section == section }

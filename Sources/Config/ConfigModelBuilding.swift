@@ -49,6 +49,19 @@ extension BackendConfig {
     }
 }
 
+extension StatsSocketConfig {
+    init?(_ values: SectionValues) {
+        guard let path = values.text(ConfigKeys.statsSocket),
+              let mode = values.integer(ConfigKeys.statsMode),
+              let levelName = values.text(ConfigKeys.statsLevel),
+              let level = StatsLevel(rawValue: levelName),
+              let maxClients = values.integer(ConfigKeys.statsMaxClients) else { return nil }
+        self.init(path: path, mode: UInt32(mode), user: values.text(ConfigKeys.statsUser),
+                  group: values.text(ConfigKeys.statsGroup), level: level, maxClients: maxClients,
+                  line: values.table.line)
+    }
+}
+
 /// Defaults derived from ConfigKeys. A failure here is a broken key table (a programming
 /// error caught by the tests), never bad user input.
 enum ConfigDefaults {
@@ -83,6 +96,16 @@ enum ConfigDefaults {
             preconditionFailure("ConfigKeys: the backend connect_timeout default does not decode")
         }
         return timeout
+    }()
+
+    static let stats: (mode: UInt32, level: StatsLevel, maxClients: Int) = {
+        let values = readEmpty(.stats)
+        guard let mode = values.integer(ConfigKeys.statsMode),
+              let level = values.text(ConfigKeys.statsLevel).flatMap(StatsLevel.init(rawValue:)),
+              let maxClients = values.integer(ConfigKeys.statsMaxClients) else {
+            preconditionFailure("ConfigKeys: the [[stats]] defaults do not decode")
+        }
+        return (UInt32(mode), level, maxClients)
     }()
 
     /// A section with every key left out: required keys are missing, the rest take defaults.

@@ -32,7 +32,7 @@ public enum ConfigReference {
             "## Errors",
             "",
             "Every problem is reported, not just the first, one per line, as `FILE:LINE: KEY: MESSAGE`.",
-            "Entries of `[[listener]]` and `[[backend]]` are numbered from 0 in file order. For example:",
+            "Entries of `[[listener]]`, `[[backend]]` and `[[stats]]` are numbered from 0 in file order. For example:",
             "",
             "```toml",
         ]
@@ -58,6 +58,11 @@ public enum ConfigReference {
             "  a key whose default is \"off\" is off while it is left out.",
             "- **Overrides**: a `[[listener]]` key whose default is \"inherits [guard].X\" takes `[guard]`'s `X` when",
             "  it is left out, and replaces it for that listener's connections when it is written.",
+            "- **File mode** (`mode`): permission bits as 3 or 4 octal digits in a string, as chmod(1) takes them:",
+            "  `\"0600\"`, `\"660\"`; at most `\"0777\"`. A `0o` prefix (`\"0o600\"`) and integers (`600`, `0o600`) are",
+            "  refused, so that a mode is written one way and never read as decimal.",
+            "- **User, group**: a name (`\"bulwark\"`) or a numeric id as a string (`\"1000\"`); names are looked",
+            "  up when the socket is created.",
         ]
         for section in ConfigSection.allCases {
             lines += ["", "## `\(section.header)`", "", section.doc, ""]

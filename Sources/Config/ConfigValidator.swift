@@ -32,17 +32,21 @@ struct ConfigValidator {
         let backends = (tables[.backend] ?? []).enumerated().map { index, table in
             read(.backend, from: table, prefix: "backend[\(index)]")
         }
+        let stats = (tables[.stats] ?? []).enumerated().map { index, table in
+            read(.stats, from: table, prefix: "stats[\(index)]")
+        }
 
         if listeners.isEmpty && root[ConfigSection.listener.rawValue] == nil {
             report(line: 1, key: ConfigSection.listener.rawValue, "no [[listener]] is defined; at least one is required")
         }
-        checkUniqueNames(listeners, key: ConfigKeys.listenerName, noun: "listener")
-        checkUniqueNames(backends, key: ConfigKeys.backendName, noun: "backend")
+        checkUnique(listeners, key: ConfigKeys.listenerName, noun: "listener name")
+        checkUnique(backends, key: ConfigKeys.backendName, noun: "backend name")
+        checkUnique(stats, key: ConfigKeys.statsSocket, noun: "stats socket path", normalize: Self.normalizedPath)
         checkBindAddresses(listeners)
         checkBackendReferences(listeners: listeners, backends: backends)
         let guardModel = guardConfig(guardValues)
         let listenerSettings = listeners.map { listenerGuardSettings($0, guard: guardValues) }
-        checkFileBudget(guard: guardValues, listeners: listeners, backends: backends)
+        checkFileBudget(guard: guardValues, listeners: listeners, backends: backends, stats: stats)
 
         guard issues.isEmpty,
               let serverConfig = ServerConfig(server),
@@ -52,9 +56,11 @@ struct ConfigValidator {
             ListenerConfig(values, guardSettings: settings)
         }
         let backendConfigs = backends.compactMap(BackendConfig.init)
-        guard listenerConfigs.count == listeners.count, backendConfigs.count == backends.count else { return nil }
+        let statsConfigs = stats.compactMap(StatsSocketConfig.init)
+        guard listenerConfigs.count == listeners.count, backendConfigs.count == backends.count,
+              statsConfigs.count == stats.count else { return nil }
         return GatewayConfig(file: file, server: serverConfig, log: logConfig, guardConfig: guardModel,
-                             listeners: listenerConfigs, backends: backendConfigs)
+                             listeners: listenerConfigs, backends: backendConfigs, stats: statsConfigs)
     }
 
     /// Top-level entries must be the known sections, in the right shape.

@@ -167,6 +167,31 @@ extension ConfigValueKind {
             }
             guard !text.utf8.contains(0) else { return fail("must not contain a NUL character") }
             return .value(.text(text))
+
+        case .unixSocketPath:
+            guard case .string(let text) = value else { return wrongType }
+            if case .failed(let failures) = ConfigValueKind.absolutePath.decode(node, keyName: keyName) { return .failed(failures) }
+            guard text.utf8.count <= StatsSocketConfig.maxPathBytes else {
+                return fail("is \(text.utf8.count) bytes long; a Unix socket path holds at most \(StatsSocketConfig.maxPathBytes)")
+            }
+            guard !text.hasSuffix("/") else { return fail("must name a file, not a directory: \(TOMLText.quoted(text)) ends with \"/\"") }
+            return .value(.text(text))
+
+        case .fileMode:
+            if case .integer(let number) = value {
+                let octal = number >= 0 ? " (octal \(FileModes.format(number)))" : ""
+                return fail("expected \(expectation), got the integer \(number)\(octal): write the mode as a string, like \"0600\"")
+            }
+            guard case .string(let text) = value else { return wrongType }
+            switch FileModes.parse(text) {
+            case .success(let mode): return .value(.integer(Int(mode)))
+            case .failure(let error): return fail(error.message)
+            }
+
+        case .owner:
+            guard case .string(let text) = value else { return wrongType }
+            if let error = OwnerNames.check(text, noun: keyName) { return fail(error.message) }
+            return .value(.text(text))
         }
     }
 

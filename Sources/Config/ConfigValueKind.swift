@@ -28,6 +28,12 @@ public enum ConfigValueKind: Sendable, Equatable {
     case choices([String])
     /// A string starting with "/".
     case absolutePath
+    /// An absolute path that fits a sockaddr_un (StatsSocketConfig.maxPathBytes) and names a file.
+    case unixSocketPath
+    /// File permission bits as 3 or 4 octal digits in a string, "0000"..."0777" (see FileModes).
+    case fileMode
+    /// A user or group: a name, or a numeric id in a string (see OwnerNames).
+    case owner
 
     /// The type column of the reference.
     public var typeText: String {
@@ -60,6 +66,12 @@ public enum ConfigValueKind: Sendable, Equatable {
             return "array of strings, each one of " + supported.map(TOMLText.quoted).joined(separator: ", ")
         case .absolutePath:
             return "string: an absolute path"
+        case .unixSocketPath:
+            return "string: an absolute path of at most \(StatsSocketConfig.maxPathBytes) bytes"
+        case .fileMode:
+            return "string of 3 or 4 octal digits, at most \"0777\": like \"0600\", \"0660\""
+        case .owner:
+            return "string: a name, or a numeric id like \"1000\""
         }
     }
 
@@ -82,6 +94,9 @@ public enum ConfigValueKind: Sendable, Equatable {
         case .choices(let supported):
             return "an array of strings, each one of " + supported.map(TOMLText.quoted).joined(separator: ", ")
         case .absolutePath: return "a string like \"/proc/meminfo\""
+        case .unixSocketPath: return "a string like \"/run/bulwark/admin.sock\""
+        case .fileMode: return "a string of octal digits like \"0600\""
+        case .owner: return "a string, a name or a numeric id like \"1000\""
         }
     }
 }

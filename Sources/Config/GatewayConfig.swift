@@ -10,15 +10,18 @@ public struct GatewayConfig: Sendable, Equatable {
     public var guardConfig: GuardConfig
     public var listeners: [ListenerConfig]
     public var backends: [BackendConfig]
+    /// `[[stats]]`: the control sockets, in file order; maybe none.
+    public var stats: [StatsSocketConfig]
 
     public init(file: String, server: ServerConfig, log: LogConfig, guardConfig: GuardConfig = GuardConfig.defaults,
-                listeners: [ListenerConfig], backends: [BackendConfig]) {
+                listeners: [ListenerConfig], backends: [BackendConfig], stats: [StatsSocketConfig] = []) {
         self.file = file
         self.server = server
         self.log = log
         self.guardConfig = guardConfig
         self.listeners = listeners
         self.backends = backends
+        self.stats = stats
     }
 
     public func backend(named name: String) -> BackendConfig? {

@@ -219,20 +219,24 @@ extension ConfigValidator {
     // MARK: the open-file budget
 
     /// Each client connection holds a socket and a timerfd, and a backend socket when relayed
-    /// over TCP; the process needs a reserve besides (kept in step with SysGuard.FileBudget).
+    /// over TCP; the process needs a reserve besides (kept in step with SysGuard.FileBudget),
+    /// which includes each stats socket and its max_clients clients.
     /// The cap that counts is [guard].max_connections, or the sum of the listeners' caps when
     /// every listener has one and that sum is smaller.
-    mutating func checkFileBudget(guard guardValues: SectionValues, listeners: [SectionValues], backends: [SectionValues]) {
+    mutating func checkFileBudget(guard guardValues: SectionValues, listeners: [SectionValues], backends: [SectionValues],
+                                  stats: [SectionValues]) {
         guard let maxFiles = guardValues.integer(ConfigKeys.guardMaxFiles),
               let globalCap = guardValues.integer(ConfigKeys.guardMaxConnections) else { return }
         let listenerCaps = listeners.compactMap { $0.integer(ConfigKeys.listenerMaxConnections) }
         guard listenerCaps.count == listeners.count else { return }
+        let statsClients = stats.compactMap { $0.integer(ConfigKeys.statsMaxClients) }
+        guard statsClients.count == stats.count else { return }
         let capsSum: Int? = !listenerCaps.isEmpty && !listenerCaps.contains(0) ? listenerCaps.reduce(0, +) : nil
 
         let relays = listeners.contains { $0.text(ConfigKeys.listenerMode) == ListenerMode.tcp.rawValue }
         let filesEach = relays ? 3 : 2
         let serverCount = backends.reduce(0) { $0 + ($1.addresses(ConfigKeys.backendServers)?.count ?? 0) }
-        let reserve = Self.baseReserveFiles + 2 * listeners.count + serverCount
+        let reserve = Self.baseReserveFiles + 2 * listeners.count + serverCount + stats.count + statsClients.reduce(0, +)
         let eachText = relays ? "socket, timerfd and backend socket each" : "socket and timerfd each"
         func needed(_ connections: Int) -> Int { connections * filesEach + reserve }
         let tail = "open files (\(eachText), plus \(reserve) reserved), more than guard.max_files (\(maxFiles))"

@@ -9,6 +9,7 @@ import Synchronization
 /// A failure to start: which listener or resource, and why.
 public struct StartError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 /// The running gateway of one worker process: the engine, its listeners and backend pools.

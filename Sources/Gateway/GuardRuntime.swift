@@ -16,6 +16,8 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
     private let lock = PthreadLock()
     private var addressTable: PerAddressTable
     private var sampled: SampledGuards
+    private var lastLoad: Double?
+    private var lastMemory: MemoryInfo?
     private let denyList: SysGuard.AddressList
     private let allowList: SysGuard.AddressList
     private let refusalLog = RateLimitedLog()
@@ -92,6 +94,17 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
         return lock.withLock { addressTable.count(for: key) }
     }
 
+    /// The addresses (or prefixes) with the most connections, most first.
+    public func topAddresses(_ limit: Int) -> [AddressCount] {
+        lock.withLock { addressTable.top(limit) }
+    }
+
+    /// Addresses (or prefixes) in the per-IP table.
+    public var trackedAddresses: Int { lock.withLock { addressTable.entryCount } }
+
+    /// The last good readings of the sampled guards (nil before the first, or when not sampled).
+    public var lastReadings: (loadAverage: Double?, memory: MemoryInfo?) { lock.withLock { (lastLoad, lastMemory) } }
+
     // MARK: sampled guards
 
     public var pressure: SystemPressure {
@@ -120,6 +133,8 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
             if memory == nil { sampleFailed(config.meminfoPath) }
         }
         let (before, after) = lock.withLock {
+            if let loadAverage { lastLoad = loadAverage }
+            if let memory { lastMemory = memory }
             let before = sampled.pressure
             return (before, sampled.update(loadAverage: loadAverage, memory: memory))
         }

@@ -16,6 +16,8 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private var fd: Int32
     private var pauseTimerFD: Int32 = -1
     private var registration: Registration?
+    /// Cleared by `disable listener`: the socket stays bound (and queues clients) but is not read.
+    private var accepting = true
     private let context: RelayContext
     private let policy: AdmissionPolicy
     private let pauseLog = RateLimitedLog()
@@ -68,9 +70,14 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             guard let registration else { return }
             if source == Self.pauseTimerSource {
                 TimerFD.acknowledge(pauseTimerFD)
-                rearm(registration, includingTimer: true)
+                if accepting {
+                    rearm(registration, includingTimer: true)
+                } else {
+                    try? context.engine.rearm(fd: pauseTimerFD, source: Self.pauseTimerSource, of: registration, interest: .readable)
+                }
                 return
             }
+            guard accepting else { return }  // an event that raced `disable`: stay disarmed
             if acceptBatch() { rearm(registration, includingTimer: false) }
         }
     }
@@ -136,6 +143,21 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             }
         } catch {
             context.logger.error("listener \(name): epoll re-arm failed: \(error)")
+        }
+    }
+
+    /// Whether the listener accepts new clients (operators switch it with enable/disable).
+    public var isAccepting: Bool { lock.withLock { accepting } }
+
+    /// Stops or resumes accepting; established connections are not touched. Stopped, the socket
+    /// stays bound and the kernel queues new clients up to the backlog.
+    public func setAccepting(_ enabled: Bool) {
+        lock.withLock {
+            guard enabled != accepting, let registration else { return }
+            accepting = enabled
+            // Re-armed for reading, or armed for nothing (one-shot with no events: disabled).
+            try? context.engine.rearm(fd: fd, source: Self.socketSource, of: registration,
+                                      interest: enabled ? .readable : [])
         }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import BulwarkSys
 import CJemalloc
 import Config
+import Control
 import Gateway
 import Logging
 
@@ -66,8 +67,26 @@ extension BulwarkCommand {
             }
             raiseOpenFileLimit(to: config.guardConfig.maxFiles, logger: logger)
             SignalFD.ignoreBrokenPipe()
+            let runtime: GatewayRuntime
+            var statsServers: [StatsServer] = []
             do {
-                let runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
+                runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
+                let context = ControlContext(runtime: runtime, configPath: options.configPath, version: VersionText.version)
+                for socket in config.stats {
+                    do {
+                        let server = try StatsServer(config: socket, context: context)
+                        statsServers.append(server)
+                        try server.start()
+                    } catch {
+                        throw StartError(description: "stats socket \(socket.path): \(error)")
+                    }
+                }
+            } catch {
+                for server in statsServers { server.close() }
+                logger.critical("cannot start: \(error)")
+                throw ExitCode(1)
+            }
+            do {
                 try runtime.run()
             } catch {
                 logger.critical("cannot start: \(error)")

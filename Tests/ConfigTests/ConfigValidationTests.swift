@@ -92,11 +92,11 @@ struct ConfigValidationTests {
 
     @Test func unknownTopLevelTablesAndKeys() {
         #expect(issues("[foo]\nx = 1\n" + listenerAndBackend)
-            == ["t.toml:1: foo: unknown table [foo]; known tables: [server], [log], [guard], [[listener]], [[backend]]"])
+            == ["t.toml:1: foo: unknown table [foo]; known tables: [server], [log], [guard], [[listener]], [[backend]], [[stats]]"])
         #expect(issues(listenerAndBackend + "[[foo]]\n")
-            == ["t.toml:10: foo: unknown table [[foo]]; known tables: [server], [log], [guard], [[listener]], [[backend]]"])
+            == ["t.toml:10: foo: unknown table [[foo]]; known tables: [server], [log], [guard], [[listener]], [[backend]], [[stats]]"])
         #expect(issues("workers = 2\n" + listenerAndBackend)
-            == ["t.toml:1: workers: unknown top-level key; keys belong in a table: [server], [log], [guard], [[listener]], [[backend]]"])
+            == ["t.toml:1: workers: unknown top-level key; keys belong in a table: [server], [log], [guard], [[listener]], [[backend]], [[stats]]"])
     }
 
     @Test func sectionsInTheWrongShape() {
@@ -294,7 +294,7 @@ struct ConfigValidationTests {
             #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water"#,
             #"f.toml:13: listener[0].mode: mode "mux" is not supported yet; supported: tcp"#,
             #"f.toml:14: listener[0].backend: backend "missing" is not defined; defined backends: "b""#,
-            "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [guard], [[listener]], [[backend]]",
+            "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [guard], [[listener]], [[backend]], [[stats]]",
         ]
         #expect(issues(text, file: "f.toml") == expected)
         do throws(ConfigErrors) {

@@ -28,6 +28,8 @@ struct ShippedFilesTests {
         #expect(config.listeners.first?.maxConnections == 0)
         #expect(config.listeners.first?.limits == GuardConfig.defaults.connection)
         #expect(config.listeners.first?.tcp == GuardConfig.defaults.tcp)
+        #expect(config.stats == [StatsSocketConfig(path: "/tmp/bulwark.sock", mode: 0o600, level: .admin, maxClients: 16,
+                                                   line: config.stats.first?.line ?? 0)])
     }
 
     /// The shipped file documents by example: every key of the table is written out in it, set
@@ -74,6 +76,8 @@ struct ShippedFilesTests {
         #expect(limits != GuardConfig.defaults.connection)
         #expect(limits.packetRateHard == 200)
         #expect(config.listeners.first?.tcp.keepAliveIdle == .seconds(60))
+        #expect(config.stats.first?.user == "bulwark")
+        #expect(config.stats.first?.group == "adm")
     }
 
     /// docs/config.md is exactly ConfigReference.markdown(). To regenerate it:

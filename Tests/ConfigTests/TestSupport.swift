@@ -37,7 +37,8 @@ func syntaxError(_ text: String, file: String = "t.toml") -> TOMLSyntaxError? {
     }
 }
 
-/// A valid config (one listener "a" relaying to backend "b") whose keys tests can change.
+/// A valid config (one listener "a" relaying to backend "b", one stats socket) whose keys tests
+/// can change.
 struct ConfigText {
     var sections: [(section: ConfigSection, keys: [(name: String, value: String)])] = [
         (.server, []),
@@ -45,6 +46,7 @@ struct ConfigText {
         (.guard, []),
         (.listener, [("name", "\"a\""), ("bind", "\"127.0.0.1:7000\""), ("mode", "\"tcp\""), ("backend", "\"b\"")]),
         (.backend, [("name", "\"b\""), ("servers", "[\"127.0.0.1:7001\"]")]),
+        (.stats, [("socket", "\"/tmp/t.sock\"")]),
     ]
 
     /// Sets (or adds) `name = value` in the section; `value` is TOML text.

@@ -1,0 +1,199 @@
+import BulwarkSys
+import Config
+import Gateway
+import SysGuard
+
+/// The stats socket's commands, in `help` order. Field order in every answer is stable; new
+/// fields go at the end.
+public enum Commands {
+    public static let all: [Command] = [
+        Command(words: ["help"], arguments: "", summary: "list every command with its usage", level: .user) { _, _ in
+            .table(columns: ["usage", "level", "summary"],
+                   rows: all.map { [.string($0.usage), .string($0.level.rawValue), .string($0.summary)] })
+        },
+        Command(words: ["show", "info"], arguments: "[json]",
+                summary: "version, pid, uptime, workers, connections, memory, open files, guard states, config",
+                level: .user) { _, context in info(context) },
+        Command(words: ["show", "stat"], arguments: "[json]",
+                summary: "per listener and per backend: connections, bytes, refusals and closes by reason",
+                level: .user) { _, context in statistics(context) },
+        Command(words: ["show", "guard"], arguments: "[json]",
+                summary: "each limit: its value, state, counters, dry run",
+                level: .user) { _, context in guardReport(context) },
+        Command(words: ["show", "ips"], arguments: "[limit N] [json]",
+                summary: "the per-IP table, most connections first (default limit 100)",
+                level: .user) { arguments, context throws(CommandError) in try ips(arguments, context) },
+        Command(words: ["disable", "listener"], arguments: "NAME",
+                summary: "stop accepting on a listener; its connections are untouched",
+                level: .operator) { arguments, context throws(CommandError) in
+            try setAccepting(false, arguments, context)
+        },
+        Command(words: ["enable", "listener"], arguments: "NAME",
+                summary: "resume accepting on a listener",
+                level: .operator) { arguments, context throws(CommandError) in
+            try setAccepting(true, arguments, context)
+        },
+    ]
+
+    // MARK: show info
+
+    static func info(_ context: ControlContext) -> Report {
+        let runtime = context.runtime
+        let guardRuntime = runtime.guardRuntime
+        let limits = ProcessFacts.openFileLimit()
+        let uptimeSeconds = (MonotonicClock.nanoseconds() - context.startedAtNanoseconds) / 1_000_000_000
+        let allocated = Jemalloc.allocatedBytes
+        let pressure = guardRuntime.pressure
+        return .fields([
+            ("version", .string(context.version)),
+            ("pid", .integer(Int(ProcessFacts.processID()))),
+            ("uptime_seconds", .integer(Int(uptimeSeconds))),
+            ("workers", .integer(runtime.engine.workerCount)),
+            ("connections", .integer(guardRuntime.connections)),
+            ("connections_total", .integer(runtime.listeners.reduce(0) { $0 + $1.statistics.accepted.value })),
+            ("memory_rss_bytes", ProcessFacts.residentBytes().map { .integer($0) } ?? .null),
+            ("memory_allocated_bytes", allocated >= 0 ? .integer(Int(allocated)) : .null),
+            ("open_files", .integer(FileDescriptors.openCount())),
+            ("open_files_limit", .integer(Int(limits.soft))),
+            ("guard_load_tripped", .boolean(pressure.loadTripped)),
+            ("guard_memory_tripped", .boolean(pressure.memoryTripped)),
+            ("guard_memory_available_tripped", .boolean(pressure.memoryAvailableTripped)),
+            ("guard_swap_tripped", .boolean(pressure.swapTripped)),
+            ("config_file", .string(context.configPath)),
+            ("config_loaded_at", .integer(Int(context.loadedAtEpochSeconds))),
+        ])
+    }
+
+    // MARK: show stat
+
+    static func statistics(_ context: ControlContext) -> Report {
+        let listeners: [[JSONValue]] = context.runtime.listeners.map { listener in
+            let stats = listener.statistics
+            return [.string(listener.name), .string(listener.address.description),
+                    .string(listener.isAccepting ? "accepting" : "disabled"),
+                    .integer(stats.active.value), .integer(stats.accepted.value), .integer(stats.refused.value),
+                    .integer(stats.closedNormally.value), .integer(stats.closedOnError.value),
+                    .integer(stats.backendUnavailable.value), .integer(stats.acceptPauses.value),
+                    .integer(stats.bytesFromClients.value), .integer(stats.bytesToClients.value)]
+        }
+        let backends: [[JSONValue]] = context.runtime.backends.values.sorted { $0.name < $1.name }.map { backend in
+            let stats = backend.statistics
+            return [.string(backend.name), .integer(backend.servers.count), .integer(stats.connectAttempts.value),
+                    .integer(stats.connectFailures.value), .integer(stats.connectTimeouts.value),
+                    .integer(stats.exhausted.value)]
+        }
+        let counters = context.runtime.guardRuntime.counters
+        let refusals: [[JSONValue]] = RefusalReason.allCases.map {
+            [.string($0.rawValue), .integer(counters.refusals($0)), .integer(counters.dryRunRefusals($0))]
+        }
+        let closes: [[JSONValue]] = SysGuard.CloseReason.allCases.map {
+            [.string($0.rawValue), .integer(counters.closes($0)), .integer(counters.dryRunCloses($0))]
+        }
+        return .sections([
+            ("listeners", .table(columns: ["name", "bind", "state", "connections", "accepted", "refused",
+                                           "closed_normally", "closed_on_error", "backend_unavailable",
+                                           "accept_pauses", "bytes_in", "bytes_out"], rows: listeners)),
+            ("backends", .table(columns: ["name", "servers", "connect_attempts", "connect_failures",
+                                          "connect_timeouts", "all_servers_failed"], rows: backends)),
+            ("refusals", .table(columns: ["reason", "count", "dry_run_count"], rows: refusals)),
+            ("closes", .table(columns: ["reason", "count", "dry_run_count"], rows: closes)),
+        ])
+    }
+
+    // MARK: show guard
+
+    static func guardReport(_ context: ControlContext) -> Report {
+        let guardRuntime = context.runtime.guardRuntime
+        let config = guardRuntime.config
+        let counters = guardRuntime.counters
+        let pressure = guardRuntime.pressure
+        let readings = guardRuntime.lastReadings
+        func limit(_ name: String, _ value: JSONValue, state: String, count: Int, dryRunCount: Int, dryRun: GuardLimit?) -> [JSONValue] {
+            [.string(name), value, .string(state), .integer(count), .integer(dryRunCount),
+             .boolean(dryRun.map(config.dryRun.contains) ?? false)]
+        }
+        func sampled(_ threshold: SampledThreshold?, tripped: Bool) -> String {
+            guard threshold != nil else { return "off" }
+            return tripped ? "tripped" : "clear"
+        }
+        func threshold(_ value: SampledThreshold?) -> JSONValue {
+            guard let value else { return .null }
+            return .string("trip \(value.trip) clear \(value.clear)")
+        }
+        let memoryReading = readings.memory.map { "used \(Int($0.usedPercent))%, available \($0.availableBytes / 1_048_576) MiB, swap \(Int($0.swapUsedPercent))%" }
+        let rows: [[JSONValue]] = [
+            limit("max_connections", .integer(config.maxConnections), state: config.maxConnections > 0 ? "on" : "off",
+                  count: counters.refusals(.maxConnections), dryRunCount: counters.dryRunRefusals(.maxConnections), dryRun: .maxConnections),
+            limit("max_connections_per_ip", .integer(config.maxConnectionsPerIP), state: config.maxConnectionsPerIP > 0 ? "on" : "off",
+                  count: counters.refusals(.perIP), dryRunCount: counters.dryRunRefusals(.perIP), dryRun: .perIP),
+            limit("max_load", threshold(config.load), state: sampled(config.load, tripped: pressure.loadTripped),
+                  count: counters.refusals(.load), dryRunCount: counters.dryRunRefusals(.load), dryRun: .load),
+            limit("max_memory_used_percent", threshold(config.memoryUsedPercent),
+                  state: sampled(config.memoryUsedPercent, tripped: pressure.memoryTripped),
+                  count: counters.refusals(.memory), dryRunCount: counters.dryRunRefusals(.memory), dryRun: .memory),
+            limit("min_memory_available", threshold(config.memoryAvailableBytes),
+                  state: sampled(config.memoryAvailableBytes, tripped: pressure.memoryAvailableTripped),
+                  count: counters.refusals(.memoryAvailable), dryRunCount: counters.dryRunRefusals(.memoryAvailable), dryRun: .memory),
+            limit("max_swap_used_percent", threshold(config.swapUsedPercent),
+                  state: sampled(config.swapUsedPercent, tripped: pressure.swapTripped),
+                  count: counters.refusals(.swap), dryRunCount: counters.dryRunRefusals(.swap), dryRun: .swap),
+            limit("deny", .integer(config.deny.count), state: config.deny.isEmpty ? "off" : "on",
+                  count: counters.refusals(.denyList), dryRunCount: 0, dryRun: nil),
+            limit("idle_timeout", config.connection.idleTimeout.map { .string(Durations.format($0)) } ?? .null,
+                  state: config.connection.idleTimeout == nil ? "off" : "on",
+                  count: counters.closes(.idleTimeout), dryRunCount: counters.dryRunCloses(.idleTimeout), dryRun: .idleTimeout),
+            limit("frame_timeout", config.connection.frameTimeout.map { .string(Durations.format($0)) } ?? .null,
+                  state: config.connection.frameTimeout == nil ? "off" : "on",
+                  count: counters.closes(.frameTimeout), dryRunCount: counters.dryRunCloses(.frameTimeout), dryRun: .frameTimeout),
+            limit("max_frame", .integer(config.connection.maxFrameBytes), state: "on",
+                  count: counters.closes(.frameTooLarge), dryRunCount: counters.dryRunCloses(.frameTooLarge), dryRun: .maxFrame),
+            limit("packet_rate_hard", config.connection.packetRateHard.map { .integer($0) } ?? .null,
+                  state: config.connection.packetRateHard == nil ? "off" : "on",
+                  count: counters.closes(.packetRate), dryRunCount: counters.dryRunCloses(.packetRate), dryRun: .packetRate),
+            limit("byte_rate_hard", config.connection.byteRateHard.map { .integer($0) } ?? .null,
+                  state: config.connection.byteRateHard == nil ? "off" : "on",
+                  count: counters.closes(.byteRate), dryRunCount: counters.dryRunCloses(.byteRate), dryRun: .byteRate),
+            limit("max_receive_buffer", .integer(config.connection.maxReceiveBufferBytes), state: "on",
+                  count: counters.closes(.receiveBuffer), dryRunCount: counters.dryRunCloses(.receiveBuffer), dryRun: .buffers),
+            limit("max_send_buffer", .integer(config.connection.maxSendBufferBytes), state: "on",
+                  count: counters.closes(.sendBuffer), dryRunCount: counters.dryRunCloses(.sendBuffer), dryRun: .buffers),
+        ]
+        return .sections([
+            ("limits", .table(columns: ["limit", "value", "state", "count", "dry_run_count", "dry_run"], rows: rows)),
+            ("readings", .fields([
+                ("load_average", readings.loadAverage.map { .number($0) } ?? .null),
+                ("memory", memoryReading.map { .string($0) } ?? .null),
+                ("sample_failures", .integer(guardRuntime.sampleFailures.value)),
+            ])),
+        ])
+    }
+
+    // MARK: show ips
+
+    static func ips(_ arguments: [String], _ context: ControlContext) throws(CommandError) -> Report {
+        var limit = 100
+        var remaining = arguments[...]
+        while let word = remaining.popFirst() {
+            guard word == "limit", let text = remaining.popFirst(), let value = Int(text), value > 0 else {
+                throw CommandError("usage: show ips [limit N] [json]")
+            }
+            limit = value
+        }
+        let rows: [[JSONValue]] = context.runtime.guardRuntime.topAddresses(limit).map {
+            [.string($0.key.description), .integer($0.count)]
+        }
+        return .table(columns: ["address", "connections"], rows: rows)
+    }
+
+    // MARK: enable / disable listener
+
+    static func setAccepting(_ enabled: Bool, _ arguments: [String], _ context: ControlContext) throws(CommandError) -> Report {
+        guard arguments.count == 1 else { throw CommandError("usage: \(enabled ? "enable" : "disable") listener NAME") }
+        guard let listener = context.runtime.listener(named: arguments[0]) else {
+            let names = context.runtime.listeners.map(\.name).joined(separator: ", ")
+            throw CommandError("no listener named '\(arguments[0])'; listeners: \(names)")
+        }
+        listener.setAccepting(enabled)
+        return .message("listener \(listener.name) \(enabled ? "accepting" : "disabled")")
+    }
+}

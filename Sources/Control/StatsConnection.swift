@@ -1,0 +1,174 @@
+import BulwarkSys
+import Config
+import Engine
+import Glibc
+
+/// One client of a stats socket: reads command lines, answers each, and (unless it asked for
+/// `prompt`) closes once the answer is written. A line longer than 4 KiB is refused and the
+/// client closed, so a client cannot make the gateway buffer without bound.
+final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
+    static let maxLineBytes = 4096
+
+    private let lock = PthreadLock()
+    private let fd: Int32
+    private let server: StatsServer
+    private var registration: Registration?
+    private var input: [UInt8] = []
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var interactive = false
+    private var closeWhenFlushed = false
+    /// After an overlong line: the error is sent and our side shut, and what the client still
+    /// sends is read and dropped (bounded), so that closing does not reset the connection
+    /// before the client has read the error.
+    private var discardedBytes: Int?
+    static let maxDiscardBytes = 256 * 1024
+
+    init(fd: Int32, server: StatsServer) {
+        self.fd = fd
+        self.server = server
+    }
+
+    func start() {
+        lock.withLock {
+            let registration = server.engine.register(self)
+            self.registration = registration
+            do {
+                try server.engine.add(fd: fd, source: 0, of: registration, interest: .readable)
+            } catch {
+                close()
+            }
+        }
+    }
+
+    func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
+        lock.withLock {
+            guard registration != nil else { return }
+            if discardedBytes != nil {
+                discardInput(scratch: worker.scratch)
+            } else if !closeWhenFlushed && !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup]) {
+                readCommands(scratch: worker.scratch)
+            }
+            guard registration != nil else { return }
+            flushAndRearm()
+        }
+    }
+
+    func engineStopped() { lock.withLock { close() } }
+
+    private func readCommands(scratch: UnsafeMutableRawBufferPointer) {
+        let outcome: IOOutcome
+        do { outcome = try Sockets.receive(fd, into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<Self.maxLineBytes])) } catch {
+            return close()
+        }
+        switch outcome {
+        case .wouldBlock:
+            return
+        case .endOfStream:
+            // A client that sent its command and shut its side (socat, nc -q) still gets the answer.
+            if !input.isEmpty { answer(String(decoding: input, as: UTF8.self)) }
+            input.removeAll()
+            closeWhenFlushed = true
+        case .transferred(let count):
+            input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+            while !closeWhenFlushed, let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = String(decoding: input[..<newline], as: UTF8.self)
+                input.removeSubrange(...newline)
+                answer(line)
+                if !interactive { closeWhenFlushed = true }
+            }
+            if input.count > Self.maxLineBytes {
+                input.removeAll()
+                write("error: command line longer than \(Self.maxLineBytes) bytes\n\n")
+                discardedBytes = 0
+            }
+        }
+    }
+
+    private func discardInput(scratch: UnsafeMutableRawBufferPointer) {
+        while let discarded = discardedBytes {
+            guard case .transferred(let count)? = try? Sockets.receive(fd, into: scratch) else {
+                return close()  // end of stream, error, or nothing more for now after the limit
+            }
+            discardedBytes = discarded + count
+            if discarded + count > Self.maxDiscardBytes { return close() }
+            if count < scratch.count { return }
+        }
+    }
+
+    /// Runs one command line and queues its answer, ended by an empty line.
+    private func answer(_ rawLine: String) {
+        let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
+        let trimmed = line.trimmingCharacters(in: " \t")
+        if trimmed == "prompt" {
+            interactive.toggle()
+            write(interactive ? "> " : "")
+            return
+        }
+        if trimmed == "quit" {
+            closeWhenFlushed = true
+            return
+        }
+        var json = false
+        var text: String
+        do {
+            let invocation = try CommandTable.parse(trimmed, in: Commands.all)
+            json = invocation.json
+            let report = try CommandTable.execute(invocation, level: server.config.level, context: server.context)
+            text = json ? report.json.rendered + "\n" : report.text
+        } catch {
+            text = json ? JSONValue.object([("error", .string(error.message))]).rendered + "\n" : "error: \(error.message)\n"
+            if !json && trimmed.hasSuffix(" json") {
+                text = JSONValue.object([("error", .string(error.message))]).rendered + "\n"
+            }
+        }
+        write(text + "\n" + (interactive ? "> " : ""))
+    }
+
+    private func write(_ text: String) {
+        output.append(contentsOf: text.utf8)
+    }
+
+    /// Sends what is queued; then waits for more input, for the socket to drain, or closes.
+    private func flushAndRearm() {
+        while outputOffset < output.count {
+            let outcome = output[outputOffset...].withUnsafeBytes { bytes in
+                Result { () throws(SystemError) in try Sockets.send(fd, from: bytes) }
+            }
+            guard case .success(let sent) = outcome else { return close() }
+            guard case .transferred(let count) = sent else { break }
+            outputOffset += count
+        }
+        if outputOffset == output.count {
+            output.removeAll(keepingCapacity: false)
+            outputOffset = 0
+            if closeWhenFlushed { return close() }
+            if discardedBytes != nil { Sockets.shutdown(fd, .write) }
+        }
+        guard let registration else { return }
+        let interest: EpollEvents = outputOffset < output.count ? .writable : .readable
+        do {
+            try server.engine.rearm(fd: fd, source: 0, of: registration, interest: interest)
+        } catch {
+            close()
+        }
+    }
+
+    private func close() {
+        guard let registration else { return }
+        server.engine.unregister(registration)
+        self.registration = nil
+        FileDescriptors.close(fd)
+        server.connectionClosed()
+    }
+}
+
+extension String {
+    func trimmingCharacters(in characters: String) -> String {
+        let set = Set(characters)
+        var slice = self[...]
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return String(slice)
+    }
+}

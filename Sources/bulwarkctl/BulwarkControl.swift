@@ -1,0 +1,40 @@
+import ArgumentParser
+import BulwarkSys
+import Glibc
+
+@main
+struct BulwarkControl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulwarkctl",
+        abstract: "Send a command to a running bulwark's stats socket and print the answer.",
+        discussion: "Examples: bulwarkctl help; bulwarkctl show stat; bulwarkctl --json show info; bulwarkctl disable listener front"
+    )
+
+    @Option(name: [.short, .customLong("socket")], help: "Stats socket path ($BULWARK_SOCKET, else the shipped config's).")
+    var socketPath: String = ProcessEnvironment.value("BULWARK_SOCKET") ?? "/tmp/bulwark.sock"
+
+    @Flag(name: .long, help: "Ask for JSON and print it as sent.")
+    var json = false
+
+    @Argument(parsing: .captureForPassthrough, help: "The command, like: show stat")
+    var command: [String] = []
+
+    func run() throws {
+        guard !command.isEmpty else { throw ValidationError("no command given; try: bulwarkctl help") }
+        var line = command.joined(separator: " ")
+        if json && command.first == "show" && command.last != "json" { line += " json" }
+        let answer: String
+        do {
+            answer = try StatsClient.send(line, to: socketPath)
+        } catch {
+            StandardStreams.writeError("bulwarkctl: \(StatsClient.explain(error, socketPath: socketPath))")
+            throw ExitCode(3)
+        }
+        let body = answer.hasSuffix("\n\n") ? String(answer.dropLast()) : answer
+        if body.hasPrefix("error: ") || body.hasPrefix("{\"error\"") {
+            StandardStreams.writeError(body)
+            throw ExitCode(1)
+        }
+        StandardStreams.writeOutput(json ? body : TableLayout.aligned(body))
+    }
+}

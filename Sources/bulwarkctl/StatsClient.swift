@@ -1,0 +1,75 @@
+import BulwarkSys
+import Glibc
+
+/// One command over a stats socket: send the line, read the answer until the gateway closes
+/// the connection (it does after answering a non-interactive client).
+enum StatsClient {
+    static func send(_ line: String, to path: String) throws -> String {
+        let fd = try UnixSockets.connect(path: path)
+        defer { FileDescriptors.close(fd) }
+        let request = Array((line + "\n").utf8)
+        try request.withUnsafeBytes { bytes in try FileDescriptors.writeAll(fd, bytes) }
+        var answer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let outcome = try chunk.withUnsafeMutableBytes { buffer in try FileDescriptors.read(fd, into: buffer) }
+            guard case .transferred(let count) = outcome, count > 0 else { break }
+            answer += chunk[0..<count]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+
+    /// A sentence for the usual failures: no socket, no permission, nobody listening.
+    static func explain(_ error: any Error, socketPath: String) -> String {
+        guard let error = error as? SystemError else { return "\(socketPath): \(error)" }
+        switch error.errno {
+        case ENOENT: return "\(socketPath) does not exist: is bulwark running, with a [[stats]] socket at that path? (-s PATH)"
+        case EACCES, EPERM: return "permission denied on \(socketPath): its mode and owner come from [[stats]] mode/user/group"
+        case ECONNREFUSED: return "nothing listens on \(socketPath): bulwark is not running (a stale socket file)"
+        default: return "\(socketPath): \(error)"
+        }
+    }
+}
+
+/// Aligns tab-separated lines into columns for people; other lines are left as they are.
+enum TableLayout {
+    static func aligned(_ text: String) -> String {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var output: [String] = []
+        var block: [[String]] = []
+        func flush() {
+            guard !block.isEmpty else { return }
+            let widths = (0..<(block.map(\.count).max() ?? 0)).map { column in
+                block.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0
+            }
+            for row in block {
+                output.append(row.enumerated().map { index, cell in
+                    index == row.count - 1 ? cell : cell.padding(toLength: widths[index])
+                }.joined(separator: "  "))
+            }
+            block.removeAll()
+        }
+        for line in lines {
+            if line.contains("\t") {
+                block.append(line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init))
+            } else {
+                flush()
+                output.append(line)
+            }
+        }
+        flush()
+        return output.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}
+
+enum ProcessEnvironment {
+    static func value(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
