@@ -1,3 +1,4 @@
+import CBulwarkShims
 import Glibc
 
 /// Unix stream sockets (the stats socket and its client).

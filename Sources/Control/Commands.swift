@@ -20,6 +20,9 @@ public enum Commands {
         Command(words: ["show", "guard"], arguments: "[json]",
                 summary: "each limit: its value, state, counters, dry run",
                 level: .user) { _, context in guardReport(context) },
+        Command(words: ["show", "backends"], arguments: "[json]",
+                summary: "each server: its state, live connections, failures and last error",
+                level: .user) { _, context in backends(context) },
         Command(words: ["show", "ips"], arguments: "[limit N] [json]",
                 summary: "the per-IP table, most connections first (default limit 100)",
                 level: .user) { arguments, context throws(CommandError) in try ips(arguments, context) },
@@ -166,6 +169,20 @@ public enum Commands {
                 ("sample_failures", .integer(guardRuntime.sampleFailures.value)),
             ])),
         ])
+    }
+
+    // MARK: show backends
+
+    static func backends(_ context: ControlContext) -> Report {
+        var rows: [[JSONValue]] = []
+        for backend in context.runtime.backends.values.sorted(by: { $0.name < $1.name }) {
+            for (server, stats) in zip(backend.servers, backend.serverStatistics) {
+                rows.append([.string(backend.name), .string(server.description), .string(stats.state.rawValue),
+                             .integer(stats.live.value), .integer(stats.failures.value),
+                             stats.lastError.map { .string($0) } ?? .null])
+            }
+        }
+        return .table(columns: ["backend", "server", "state", "live", "failures", "last_error"], rows: rows)
     }
 
     // MARK: show ips

@@ -8,6 +8,8 @@ public final class BackendPool: Sendable {
     public let servers: [SocketAddress]
     public let connectTimeoutNanoseconds: Int64
     public let statistics = BackendStatistics()
+    /// One per server, in `servers` order.
+    public let serverStatistics: [ServerStatistics]
     let failureLog = RateLimitedLog()
     private let cursor = Atomic<Int>(0)
 
@@ -15,6 +17,7 @@ public final class BackendPool: Sendable {
         precondition(!servers.isEmpty)
         self.name = name
         self.servers = servers
+        serverStatistics = servers.map { _ in ServerStatistics() }
         let (seconds, attoseconds) = connectTimeout.components
         connectTimeoutNanoseconds = max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }

@@ -59,6 +59,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var backendSource = 3
     private var serversTried = 0
     private var firstServer = 0
+    /// The server relayed to, once connected (its live count is released on close).
+    private var connectedServer = -1
     /// Bytes read from the client, waiting for the backend's socket to take them.
     private var toBackend = ByteQueue()
     /// Bytes read from the backend, waiting for the client's socket.
@@ -358,6 +360,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 return
             } catch {
                 closeBackendSocket()
+                if !Self.isExhaustion(error) {
+                    backend.serverStatistics[(firstServer + serversTried - 1) % backend.servers.count].failed("\(error)")
+                }
                 if Self.isExhaustion(error) {
                     // Out of fds or memory here, not a backend failure: every server would fail
                     // the same way. The client is closed; at accept the listener pauses on this.
@@ -395,6 +400,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         let address = currentServerAddress
         closeBackendSocket()
         let reason = "\(address): connect: \(Errno.describe(error))"
+        context.backend.serverStatistics[currentServerIndex].failed("connect: \(Errno.describe(error))")
         context.logger.debug("relay \(context.listenerName): \(reason)")
         connectNextServer(lastError: reason)
     }
@@ -416,17 +422,18 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         let address = currentServerAddress
         closeBackendSocket()
         let timeout = Double(context.backend.connectTimeoutNanoseconds) / 1e9
+        context.backend.serverStatistics[currentServerIndex].failed("connect timed out after \(timeout)s")
         connectNextServer(lastError: "\(address): connect timed out after \(timeout)s")
     }
 
-    private var currentServerAddress: SocketAddress {
-        let servers = context.backend.servers
-        return servers[(firstServer + serversTried - 1) % servers.count]
-    }
+    private var currentServerIndex: Int { (firstServer + serversTried - 1) % context.backend.servers.count }
+    private var currentServerAddress: SocketAddress { context.backend.servers[currentServerIndex] }
 
     /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {
         phase = .relaying
+        connectedServer = currentServerIndex
+        context.backend.serverStatistics[connectedServer].connected()
         // From now on the timer serves SysGuard (idle, frame, rate window). A connect timer still
         // armed is left to fire early and be re-armed then (lazy): a short connection never pays
         // a timerfd_settime for its idle deadline.
@@ -553,6 +560,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         toClient.release(to: context.pool)
         clientGuard.releaseHeld()
         context.guardRuntime.release(admission.address, holdsAddressSlot: admission.holdsAddressSlot)
+        if connectedServer >= 0 { context.backend.serverStatistics[connectedServer].live.decrement() }
         let statistics = context.statistics
         statistics.active.decrement()
         statistics.bytesFromClients.add(bytesFromClient, ordering: .relaxed)

@@ -1,3 +1,4 @@
+import BulwarkSys
 import Synchronization
 
 /// Counters of one listener. Hot-path updates are relaxed atomics touched once per connection
@@ -37,4 +38,33 @@ extension Atomic where Value == Int {
     @inline(__always) func increment() { add(1, ordering: .relaxed) }
     @inline(__always) func decrement() { subtract(1, ordering: .relaxed) }
     public var value: Int { load(ordering: .relaxed) }
+}
+
+/// Counters of one backend server, for `show backends`.
+public final class ServerStatistics: @unchecked Sendable {  // @unchecked: `lastErrorText` is only touched while holding `lock`
+    public enum State: String, Sendable { case unknown, up, down }
+
+    /// Relayed connections open to this server now.
+    public let live = Atomic<Int>(0)
+    public let failures = Atomic<Int>(0)
+    /// 0 unknown (never tried), 1 up (the last connect succeeded), 2 down (it failed).
+    private let stateCode = Atomic<Int>(0)
+    private let lock = PthreadLock()
+    private var lastErrorText: String?
+
+    public init() {}
+
+    public var state: State { [.unknown, .up, .down][stateCode.load(ordering: .relaxed)] }
+    public var lastError: String? { lock.withLock { lastErrorText } }
+
+    func connected() {
+        live.increment()
+        stateCode.store(1, ordering: .relaxed)
+    }
+
+    func failed(_ reason: String) {
+        failures.increment()
+        stateCode.store(2, ordering: .relaxed)
+        lock.withLock { lastErrorText = reason }
+    }
 }

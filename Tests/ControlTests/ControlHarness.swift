@@ -15,7 +15,11 @@ final class ControlHarness {
     let operatorSocket: String
     private let thread: NativeThread
 
-    init(backend: SocketAddress, guardSection: String = "") throws {
+    convenience init(backend: SocketAddress, guardSection: String = "") throws {
+        try self.init(backendServers: [backend], guardSection: guardSection)
+    }
+
+    init(backendServers: [SocketAddress], guardSection: String = "") throws {
         let stamp = "\(getpid())-\(MonotonicClock.nanoseconds())"
         userSocket = "/tmp/bulwark-test-user-\(stamp).sock"
         operatorSocket = "/tmp/bulwark-test-operator-\(stamp).sock"
@@ -31,7 +35,7 @@ final class ControlHarness {
             backend = "pool"
             [[backend]]
             name = "pool"
-            servers = ["\(backend)"]
+            servers = [\(backendServers.map { "\"\($0)\"" }.joined(separator: ", "))]
             [[stats]]
             socket = "\(userSocket)"
             level = "user"

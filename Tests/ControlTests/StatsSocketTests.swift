@@ -77,6 +77,29 @@ import Testing
         #expect(limits.contains { $0["limit"] as? String == "idle_timeout" && $0["value"] as? String == "5m" })
     }
 
+    @Test func showBackendsTellsAServerThatRefusesFromOneThatServes() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let refused = try refusedLoopbackAddress()
+        let harness = try ControlHarness(backendServers: [refused, backend.address])
+        defer { harness.stop() }
+        let clients = try (0..<3).map { _ in try BlockingSocket.connect(to: harness.address) }
+        for client in clients {
+            try client.send("q")
+            _ = try client.receiveExactly(1)
+        }
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(try harness.ask("show backends json").utf8)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        let down = try #require(rows.first { $0["server"] as? String == refused.description })
+        let up = try #require(rows.first { $0["server"] as? String == backend.address.description })
+        #expect(down["state"] as? String == "down")
+        #expect((down["failures"] as? Int ?? 0) >= 1)
+        #expect((down["last_error"] as? String ?? "").contains("refused"))
+        #expect(up["state"] as? String == "up")
+        #expect(up["live"] as? Int == 3)
+        #expect(up["failures"] as? Int == 0)
+    }
+
     @Test func aUserSocketRefusesOperatorCommandsAndDisableStopsAccepting() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
