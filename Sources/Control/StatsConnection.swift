@@ -109,18 +109,15 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             closeWhenFlushed = true
             return
         }
-        var json = false
-        var text: String
+        // Decided from the line itself, so that an error answers in the form that was asked for.
+        let json = trimmed.hasSuffix(" json")
+        let text: String
         do {
             let invocation = try CommandTable.parse(trimmed, in: Commands.all)
-            json = invocation.json
             let report = try CommandTable.execute(invocation, level: server.config.level, context: server.context)
-            text = json ? report.json.rendered + "\n" : report.text
+            text = invocation.json ? report.json.rendered + "\n" : report.text
         } catch {
             text = json ? JSONValue.object([("error", .string(error.message))]).rendered + "\n" : "error: \(error.message)\n"
-            if !json && trimmed.hasSuffix(" json") {
-                text = JSONValue.object([("error", .string(error.message))]).rendered + "\n"
-            }
         }
         write(text + "\n" + (interactive ? "> " : ""))
     }
