@@ -17,6 +17,8 @@ deps:
 		echo "installing:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@# The metrics test checks `show metrics` with a real Prometheus parser.
+	@python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install -q prometheus_client
 
 build: deps
 	$(SWIFT) build

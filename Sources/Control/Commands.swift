@@ -26,6 +26,12 @@ public enum Commands {
         Command(words: ["show", "ips"], arguments: "[limit N] [json]",
                 summary: "the per-IP table, most connections first (default limit 100)",
                 level: .user) { arguments, context throws(CommandError) in try ips(arguments, context) },
+        Command(words: ["show", "metrics"], arguments: "[json]",
+                summary: "the counters in Prometheus text format",
+                level: .user) { _, context in
+            let families = Metrics.families(context)
+            return .preformatted(text: Metrics.exposition(families), json: Metrics.json(families))
+        },
         Command(words: ["disable", "listener"], arguments: "NAME",
                 summary: "stop accepting on a listener; its connections are untouched",
                 level: .operator) { arguments, context throws(CommandError) in

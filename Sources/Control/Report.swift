@@ -10,6 +10,8 @@ public indirect enum Report: Sendable {
     case sections([(String, Report)])
     /// A line of text; {"message": ...}.
     case message(String)
+    /// Text and JSON given as they are (the Prometheus exposition of `show metrics`).
+    case preformatted(text: String, json: JSONValue)
 
     public var text: String {
         var lines: [String] = []
@@ -31,6 +33,8 @@ public indirect enum Report: Sendable {
             }
         case .message(let text):
             lines.append(contentsOf: text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init))
+        case .preformatted(let text, _):
+            lines.append(contentsOf: text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init))
         }
     }
 
@@ -41,6 +45,7 @@ public indirect enum Report: Sendable {
             return .array(rows.map { row in .object(Array(zip(columns, row))) })
         case .sections(let sections): return .object(sections.map { ($0.0, $0.1.json) })
         case .message(let text): return .object([("message", .string(text))])
+        case .preformatted(_, let json): return json
         }
     }
 }
