@@ -26,6 +26,10 @@ public enum Commands {
         Command(words: ["show", "ips"], arguments: "[limit N] [json]",
                 summary: "the per-IP table, most connections first (default limit 100)",
                 level: .user) { arguments, context throws(CommandError) in try ips(arguments, context) },
+        Command(words: ["show", "conns"],
+                arguments: "[listener NAME] [ip ADDR|CIDR] [idle-gt DURATION] [sort FIELD] [limit N] [json]",
+                summary: "one line per connection, filtered, sorted (id, age, idle, bytes_in, bytes_out, buffered) and capped (default 100)",
+                level: .user) { arguments, context throws(CommandError) in try connections(arguments, context) },
         Command(words: ["show", "metrics"], arguments: "[json]",
                 summary: "the counters in Prometheus text format",
                 level: .user) { _, context in
@@ -36,6 +40,20 @@ public enum Commands {
                 summary: "stop accepting on a listener; its connections are untouched",
                 level: .operator) { arguments, context throws(CommandError) in
             try setAccepting(false, arguments, context)
+        },
+        Command(words: ["kick", "conn"], arguments: "ID",
+                summary: "close one connection (counted as kicked)",
+                level: .operator) { arguments, context throws(CommandError) in
+            guard arguments.count == 1, let id = UInt64(arguments[0]) else { throw CommandError("usage: kick conn ID") }
+            guard context.runtime.sessions.kick(id) else { throw CommandError("no connection \(id)") }
+            return .message("kicked connection \(id)")
+        },
+        Command(words: ["kick", "ip"], arguments: "ADDR|CIDR",
+                summary: "close every connection from an address or prefix (counted as kicked)",
+                level: .operator) { arguments, context throws(CommandError) in
+            guard arguments.count == 1 else { throw CommandError("usage: kick ip ADDR|CIDR") }
+            let count = context.runtime.sessions.kick(matching: try prefix(arguments[0]))
+            return .message("kicked \(count) connection\(count == 1 ? "" : "s") from \(arguments[0])")
         },
         Command(words: ["enable", "listener"], arguments: "NAME",
                 summary: "resume accepting on a listener",
@@ -189,6 +207,72 @@ public enum Commands {
             }
         }
         return .table(columns: ["backend", "server", "state", "live", "failures", "last_error"], rows: rows)
+    }
+
+    // MARK: show conns
+
+    static func prefix(_ text: String) throws(CommandError) -> SysGuard.AddressPrefix {
+        switch Config.AddressPrefix.parseDetailed(text) {
+        case .success(let parsed):
+            guard let prefix = SysGuard.AddressPrefix(bytes: parsed.bytes, length: parsed.length) else {
+                throw CommandError("bad address or prefix '\(text)'")
+            }
+            return prefix
+        case .failure(let error):
+            throw CommandError("bad address or prefix '\(text)': \(error.message)")
+        }
+    }
+
+    static func connections(_ arguments: [String], _ context: ControlContext) throws(CommandError) -> Report {
+        let usage = "usage: show conns [listener NAME] [ip ADDR|CIDR] [idle-gt DURATION] [sort FIELD] [limit N] [json]"
+        var listener: String?
+        var within: SysGuard.AddressPrefix?
+        var idleAbove: Int64?
+        var sortField = "id"
+        var limit = 100
+        var words = arguments[...]
+        while let word = words.popFirst() {
+            guard let value = words.popFirst() else { throw CommandError(usage) }
+            switch word {
+            case "listener": listener = value
+            case "ip": within = try prefix(value)
+            case "idle-gt":
+                guard let duration = Durations.parse(value) else { throw CommandError("bad duration '\(value)', like \"30s\"") }
+                let (seconds, attoseconds) = duration.components
+                idleAbove = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+            case "sort":
+                guard ["id", "age", "idle", "bytes_in", "bytes_out", "buffered"].contains(value) else {
+                    throw CommandError("cannot sort by '\(value)'; fields: id, age, idle, bytes_in, bytes_out, buffered")
+                }
+                sortField = value
+            case "limit":
+                guard let count = Int(value), count > 0 else { throw CommandError("bad limit '\(value)'") }
+                limit = count
+            default: throw CommandError(usage)
+            }
+        }
+        var rows = context.runtime.sessions.snapshots().filter { snapshot in
+            (listener == nil || snapshot.listener == listener)
+                && (within.map { $0.key.contains(snapshot.peer) } ?? true)
+                && (idleAbove.map { (snapshot.idleNanoseconds ?? 0) > $0 } ?? true)
+        }
+        switch sortField {
+        case "age": rows.sort { $0.ageNanoseconds > $1.ageNanoseconds }
+        case "idle": rows.sort { ($0.idleNanoseconds ?? 0) > ($1.idleNanoseconds ?? 0) }
+        case "bytes_in": rows.sort { $0.bytesIn > $1.bytesIn }
+        case "bytes_out": rows.sort { $0.bytesOut > $1.bytesOut }
+        case "buffered": rows.sort { $0.bufferedBytes > $1.bufferedBytes }
+        default: rows.sort { $0.id < $1.id }
+        }
+        let table: [[JSONValue]] = rows.prefix(limit).map { snapshot in
+            let host = snapshot.peer.description
+            let peer = host.contains(":") ? "[\(host)]:\(snapshot.peerPort)" : "\(host):\(snapshot.peerPort)"
+            return [.integer(Int(snapshot.id)), .string(snapshot.listener), .string(peer),
+                    .integer(Int(snapshot.ageNanoseconds / 1_000_000)),
+                    snapshot.idleNanoseconds.map { .integer(Int($0 / 1_000_000)) } ?? .null,
+                    .integer(snapshot.bytesIn), .integer(snapshot.bytesOut), .integer(snapshot.bufferedBytes)]
+        }
+        return .table(columns: ["id", "listener", "peer", "age_ms", "idle_ms", "bytes_in", "bytes_out", "buffered"], rows: table)
     }
 
     // MARK: show ips

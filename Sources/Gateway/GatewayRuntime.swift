@@ -18,6 +18,8 @@ public final class GatewayRuntime: Sendable {
     public let listeners: [Listener]
     public let backends: [String: BackendPool]
     public let guardRuntime: GuardRuntime
+    /// Every relayed connection, for `show conns` and `kick`.
+    public let sessions = SessionTable()
     private let sampler: GuardSampler?
     private let logger: Logger
     private let signalWatcher: SignalWatcher?
@@ -46,7 +48,8 @@ public final class GatewayRuntime: Sendable {
             let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
                                        statistics: ListenerStatistics(), logger: logger,
                                        highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
-                                       limits: RelayLimits(listener: listener, guardRuntime: guardRuntime))
+                                       limits: RelayLimits(listener: listener, guardRuntime: guardRuntime),
+                                       sessions: sessions)
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
                                               backlog: Int32(listener.backlog), maxConnections: listener.maxConnections,

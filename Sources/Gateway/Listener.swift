@@ -119,7 +119,8 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             FileDescriptors.close(client)
             return nil
         case .admit(let bypassLimits, let holdsAddressSlot):
-            return RelayAdmission(address: address, holdsAddressSlot: holdsAddressSlot, bypassLimits: bypassLimits)
+            return RelayAdmission(address: address, holdsAddressSlot: holdsAddressSlot, bypassLimits: bypassLimits,
+                                  peerPort: peer.port)
         }
     }
 

@@ -8,4 +8,6 @@ struct RelayAdmission: Sendable {
     let holdsAddressSlot: Bool
     /// Allow-listed: the rate limits do not apply.
     let bypassLimits: Bool
+    /// The client's port (for `show conns`).
+    let peerPort: UInt16
 }

@@ -17,10 +17,12 @@ final class RelayContext: Sendable {
     let guardRuntime: GuardRuntime
     /// The listener's per-connection limits, resolved to what the relay checks.
     let limits: RelayLimits
+    /// Every relayed connection of the process, for `show conns` and `kick`.
+    let sessions: SessionTable
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
          statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
-         guardRuntime: GuardRuntime, limits: RelayLimits) {
+         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable) {
         self.engine = engine
         self.pool = pool
         self.backend = backend
@@ -30,5 +32,6 @@ final class RelayContext: Sendable {
         self.highWaterBytes = highWaterBytes
         self.guardRuntime = guardRuntime
         self.limits = limits
+        self.sessions = sessions
     }
 }

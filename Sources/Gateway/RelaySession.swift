@@ -79,6 +79,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var timerDeadline = Int64.max
     /// Set when the backend socket could not be made for lack of fds or memory.
     private var exhaustionError: SystemError?
+    /// In the session table (`show conns`, `kick`); 0 until registered.
+    private var id: UInt64 = 0
+    private let startedAtNanoseconds: Int64
 
     static func isExhaustion(_ error: SystemError) -> Bool {
         [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
@@ -88,8 +91,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         self.clientFD = clientFD
         self.admission = admission
         self.context = context
-        clientGuard = ClientGuard(limits: context.limits, bypassLimits: admission.bypassLimits,
-                                  now: MonotonicClock.nanoseconds())
+        let now = MonotonicClock.nanoseconds()
+        startedAtNanoseconds = now
+        clientGuard = ClientGuard(limits: context.limits, bypassLimits: admission.bypassLimits, now: now)
     }
 
     /// Takes ownership of an accepted client socket (admitted by SysGuard) and starts connecting
@@ -102,6 +106,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
 
     private func begin() -> SystemError? {
         context.statistics.active.increment()
+        id = context.sessions.add(self)
         do {
             timerFD = try TimerFD.create()
             let registration = context.engine.register(self)
@@ -536,6 +541,32 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         close(reason: .guarded)
     }
 
+    // MARK: stats socket (called from a stats client's thread, under this session's lock)
+
+    func snapshot(now: Int64) -> SessionSnapshot? {
+        lock.withLock {
+            guard phase != .closed else { return nil }
+            return SessionSnapshot(
+                id: id, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
+                ageNanoseconds: now - startedAtNanoseconds,
+                idleNanoseconds: clientGuard.timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
+                bytesIn: bytesFromClient, bytesOut: bytesToClient,
+                bufferedBytes: toBackend.count + toClient.count + clientGuard.held.count)
+        }
+    }
+
+    /// `kick`: closes this connection now, counted as `kicked`. False if it had already closed.
+    func kick() -> Bool {
+        lock.withLock {
+            guard phase != .closed else { return false }
+            closeByGuard(.kicked)
+            return true
+        }
+    }
+
+    /// Whether the client's address is in `prefix` (the address never changes: no lock).
+    func peerMatches(_ prefix: SysGuard.AddressPrefix) -> Bool { prefix.key.contains(admission.address) }
+
     // MARK: closing
 
     /// How the session ended, for the listener's counters (SysGuard's own reasons are counted apart).
@@ -559,6 +590,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         toBackend.release(to: context.pool)
         toClient.release(to: context.pool)
         clientGuard.releaseHeld()
+        context.sessions.remove(id)
         context.guardRuntime.release(admission.address, holdsAddressSlot: admission.holdsAddressSlot)
         if connectedServer >= 0 { context.backend.serverStatistics[connectedServer].live.decrement() }
         let statistics = context.statistics

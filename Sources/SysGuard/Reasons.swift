@@ -41,6 +41,8 @@ public enum CloseReason: String, CaseIterable, Sendable {
     case frameTooLarge = "frame_too_large"
     case receiveBuffer = "receive_buffer"
     case sendBuffer = "send_buffer"
+    /// Closed by an operator (`kick` on the stats socket).
+    case kicked
 }
 
 /// A set of refusal reasons in one word: what dry-run limits would have refused.

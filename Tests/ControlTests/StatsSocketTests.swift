@@ -94,10 +94,48 @@ import Testing
         let up = try #require(rows.first { $0["server"] as? String == backend.address.description })
         #expect(down["state"] as? String == "down")
         #expect((down["failures"] as? Int ?? 0) >= 1)
-        #expect((down["last_error"] as? String ?? "").contains("refused"))
+        let lastError = down["last_error"] as? String
+        #expect(lastError?.contains("refused") == true)
         #expect(up["state"] as? String == "up")
         #expect(up["live"] as? Int == 3)
         #expect(up["failures"] as? Int == 0)
+    }
+
+    @Test func showConnsFiltersSortsAndKickCloses() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let harness = try ControlHarness(backend: backend.address)
+        defer { harness.stop() }
+        var clients: [(host: UInt8, socket: BlockingSocket)] = []
+        for (host, size) in [(UInt8(2), 10), (UInt8(2), 300), (UInt8(3), 20)] {
+            let client = try BlockingSocket.connect(to: harness.address, from: SocketAddress(addressBytes: [127, 0, 0, host], port: 0)!)
+            try client.sendAll(patternBytes(count: size))
+            _ = try client.receiveExactly(size)
+            clients.append((host, client))
+        }
+        func rows(_ command: String) throws -> [[String: Any]] {
+            try #require(try JSONSerialization.jsonObject(with: Data(try harness.ask(command).utf8)) as? [[String: Any]])
+        }
+        #expect(eventually { ((try? rows("show conns json")) ?? []).count == 3 })
+        let fromTwo = try rows("show conns ip 127.0.0.2 sort bytes_in json")
+        #expect(fromTwo.count == 2)
+        #expect(fromTwo.map { $0["bytes_in"] as? Int } == [300, 10])
+        let peer = fromTwo.first?["peer"] as? String
+        #expect(peer?.hasPrefix("127.0.0.2:") == true)
+        #expect(try rows("show conns listener front limit 1 json").count == 1)
+        #expect(try rows("show conns listener other json").isEmpty)
+        #expect(try rows("show conns idle-gt 1h json").isEmpty)
+        #expect(try harness.ask("show conns sort nonsense").hasPrefix("error: cannot sort by 'nonsense'"))
+
+        let target = try #require(fromTwo.first?["id"] as? Int)
+        #expect(try harness.ask("kick conn \(target)").hasPrefix("error: permission denied"))
+        #expect(try harness.ask("kick conn \(target)", socket: harness.operatorSocket) == "kicked connection \(target)\n\n")
+        #expect((try? clients[1].socket.receive()) == [], "the kicked client sees its connection closed")
+        #expect(try harness.ask("kick ip 127.0.0.3/32", socket: harness.operatorSocket) == "kicked 1 connection from 127.0.0.3/32\n\n")
+        #expect(eventually { ((try? rows("show conns json")) ?? []).count == 1 })
+        #expect(harness.runtime.guardRuntime.counters.closes(.kicked) == 2)
+        try clients[0].socket.send("still")
+        #expect(try clients[0].socket.receiveExactly(5) == Array("still".utf8))
     }
 
     @Test func aUserSocketRefusesOperatorCommandsAndDisableStopsAccepting() throws {

@@ -142,6 +142,7 @@ struct ReasonTests {
     @Test func closeReasons() {
         #expect(CloseReason.allCases.map(\.rawValue) == [
             "idle_timeout", "frame_timeout", "packet_rate", "byte_rate", "frame_too_large", "receive_buffer", "send_buffer",
+            "kicked",
         ])
     }
 
