@@ -16,17 +16,10 @@ struct ClientGuard {
 
     private(set) var timers: ConnectionTimers?
     private var inspection: ClientInspection?
-    /// A dry-run frame timeout was counted for the frame that started at this time.
-    private var frameTimeoutCountedFor: Int64?
     /// Close reasons a dry-run limit would have applied, not yet counted (the session counts
     /// and clears them). Each reason is reported once per connection, not per packet.
     var wouldClose: [CloseReason] = []
     private var dryRunsReported: Set<CloseReason> = []
-    /// Since when the gateway itself has paused reading this client (high water or a rate hold).
-    private var pausedSince: Int64?
-    /// Time the current frame spent paused by the gateway: it does not count against the client.
-    private var pausedCredit: Int64 = 0
-    private var pausedCreditFrame: Int64?
 
     /// `bypassLimits`: an allow-listed client, exempt from the rate limits.
     init(limits: RelayLimits, bypassLimits: Bool, now: Int64) {
@@ -58,21 +51,10 @@ struct ClientGuard {
     }
 
     /// The gateway stopped reading this client (its backend is slow, or a rate limit holds).
-    mutating func readingPaused(now: Int64) {
-        if pausedSince == nil { pausedSince = now }
-    }
+    mutating func readingPaused(now: Int64) { inspection?.readingPaused(now: now) }
 
     /// Reading resumes: the paused time is credited to the frame in progress.
-    mutating func readingResumed(now: Int64) {
-        guard let since = pausedSince else { return }
-        pausedSince = nil
-        let frame = inspection?.scanner?.frameStartedAtNanoseconds
-        if frame != pausedCreditFrame {
-            pausedCreditFrame = frame
-            pausedCredit = 0
-        }
-        if frame != nil { pausedCredit += now - since }
-    }
+    mutating func readingResumed(now: Int64) { inspection?.readingResumed(now: now) }
 
     /// Scans bytes read from the client (after any held bytes, which `inspectHeld` handles).
     mutating func inspect(_ input: UnsafeRawBufferPointer, limits: RelayLimits, now: Int64) -> Inspection {
@@ -117,9 +99,8 @@ struct ClientGuard {
     /// The frame start the frame timeout counts from, moved later by the time the gateway itself
     /// paused reading during this frame; nil while it is paused.
     private func frameStart(readingPaused: Bool) -> Int64? {
-        guard !readingPaused, pausedSince == nil, let started = inspection?.scanner?.frameStartedAtNanoseconds,
-              started != frameTimeoutCountedFor else { return nil }
-        return started + (pausedCreditFrame == started ? pausedCredit : 0)
+        guard !readingPaused else { return nil }
+        return inspection?.frameStart
     }
 
     /// The earliest moment the timer must fire: idle, frame or rate-window deadline.
@@ -142,7 +123,7 @@ struct ClientGuard {
         let mode = reason == .idleTimeout ? limits.idleMode : limits.frameTimeoutMode
         if mode == .enforce { return reason }
         noteDryRun(reason)
-        if reason == .idleTimeout { self.timers?.touch(now: now) } else { frameTimeoutCountedFor = start }
+        if reason == .idleTimeout { self.timers?.touch(now: now) } else { inspection?.frameTimeoutCountedFor = start }
         return nil
     }
 }
@@ -155,6 +136,13 @@ final class ClientInspection {
     private let packetMode: LimitMode
     private let byteMode: LimitMode
     var held = HeldBytes()
+    /// A dry-run frame timeout was counted for the frame that started at this time.
+    var frameTimeoutCountedFor: Int64?
+    /// Since when the gateway itself has paused reading this client (high water or a rate hold).
+    private var pausedSince: Int64?
+    /// Time the current frame spent paused by the gateway: it does not count against the client.
+    private var pausedCredit: Int64 = 0
+    private var pausedCreditFrame: Int64?
 
     init(limits: RelayLimits, packetMode: LimitMode, byteMode: LimitMode) {
         self.packetMode = packetMode
@@ -165,6 +153,29 @@ final class ClientInspection {
     }
 
     deinit { held.free() }
+
+    func readingPaused(now: Int64) {
+        if pausedSince == nil { pausedSince = now }
+    }
+
+    func readingResumed(now: Int64) {
+        guard let since = pausedSince else { return }
+        pausedSince = nil
+        let frame = scanner?.frameStartedAtNanoseconds
+        if frame != pausedCreditFrame {
+            pausedCreditFrame = frame
+            pausedCredit = 0
+        }
+        if frame != nil { pausedCredit += now - since }
+    }
+
+    /// Where the frame timeout counts from: the frame's first byte, moved later by the time the
+    /// gateway paused reading during it; nil while paused, without a frame, or once counted.
+    var frameStart: Int64? {
+        guard pausedSince == nil, let started = scanner?.frameStartedAtNanoseconds,
+              started != frameTimeoutCountedFor else { return nil }
+        return started + (pausedCreditFrame == started ? pausedCredit : 0)
+    }
 
     func inspect(_ input: UnsafeRawBufferPointer, limits: RelayLimits, now: Int64,
                  wouldClose: inout [CloseReason]) -> ClientGuard.Inspection {

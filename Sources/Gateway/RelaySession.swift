@@ -60,7 +60,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     private var serversTried = 0
     private var firstServer = 0
     /// The server relayed to, once connected (its live count is released on close).
-    private var connectedServer = -1
+    private var connectedServer: Int32 = -1
     /// Bytes read from the client, waiting for the backend's socket to take them.
     private var toBackend = ByteQueue()
     /// Bytes read from the backend, waiting for the client's socket.
@@ -78,7 +78,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// When the timerfd will fire (monotonic ns); .max when disarmed.
     private var timerDeadline = Int64.max
     /// Set when the backend socket could not be made for lack of fds or memory.
-    private var exhaustionError: SystemError?
+    private var exhaustionErrno: Int32 = 0
     /// In the session table (`show conns`, `kick`); 0 until registered.
     private var id: UInt64 = 0
     private let startedAtNanoseconds: Int64
@@ -119,7 +119,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         }
         firstServer = context.backend.nextFirstServer()
         connectNextServer(lastError: nil)
-        return exhaustionError
+        return exhaustionErrno == 0 ? nil : SystemError("socket", errno: exhaustionErrno)
     }
 
     // MARK: events
@@ -371,7 +371,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 if Self.isExhaustion(error) {
                     // Out of fds or memory here, not a backend failure: every server would fail
                     // the same way. The client is closed; at accept the listener pauses on this.
-                    exhaustionError = error
+                    exhaustionErrno = error.errno
                     context.logger.debug("relay \(context.listenerName): no backend socket: \(error)")
                     return fail()
                 }
@@ -437,8 +437,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
     /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {
         phase = .relaying
-        connectedServer = currentServerIndex
-        context.backend.serverStatistics[connectedServer].connected()
+        connectedServer = Int32(currentServerIndex)
+        context.backend.serverStatistics[currentServerIndex].connected()
         // From now on the timer serves SysGuard (idle, frame, rate window). A connect timer still
         // armed is left to fire early and be re-armed then (lazy): a short connection never pays
         // a timerfd_settime for its idle deadline.
@@ -592,7 +592,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         clientGuard.releaseHeld()
         context.sessions.remove(id)
         context.guardRuntime.release(admission.address, holdsAddressSlot: admission.holdsAddressSlot)
-        if connectedServer >= 0 { context.backend.serverStatistics[connectedServer].live.decrement() }
+        if connectedServer >= 0 { context.backend.serverStatistics[Int(connectedServer)].live.decrement() }
         let statistics = context.statistics
         statistics.active.decrement()
         statistics.bytesFromClients.add(bytesFromClient, ordering: .relaxed)
