@@ -41,7 +41,7 @@ extension TOMLScanner {
         }
     }
 
-    /// `"..."` with escapes `\" \\ \b \t \n \f \r \e \uXXXX \UXXXXXXXX`.
+    /// `"..."` with escapes `\" \\ \b \t \n \f \r \e`, `\u` with 4 hex digits and `\U` with 8.
     mutating func parseBasicString() throws(TOMLSyntaxError) -> String {
         try refuseMultiLineString(TOMLCharacters.quote)
         let startLine = line
