@@ -25,9 +25,12 @@ public enum UnixSockets {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw SystemError.last("socket(AF_UNIX)") }
         removeIfStale(path)
+        // Bind with a umask that leaves the file private until chmod sets the configured mode.
+        let previousMask = umask(0o177)
         let status = withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
         }
+        umask(previousMask)
         if status < 0 {
             let error = SystemError.last("bind(\(path))")
             Glibc.close(fd)
@@ -42,15 +45,23 @@ public enum UnixSockets {
         return fd
     }
 
-    /// Removes `path` if it is a socket file nobody listens on any more (left by a dead process).
+    /// Removes `path` if it is a socket file nobody listens on any more (left by a dead
+    /// process): only when connecting is refused; any other answer leaves it alone.
     private static func removeIfStale(_ path: String) {
         var info = stat()
         guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFSOCK else { return }
-        if let fd = try? connect(path: path) {
-            Glibc.close(fd)  // alive: bind will fail with EADDRINUSE, which is the right error
-        } else {
-            unlink(path)
+        do {
+            Glibc.close(try connect(path: path))  // alive: bind then fails with EADDRINUSE, the right error
+        } catch {
+            if error.errno == ECONNREFUSED { unlink(path) }
         }
+    }
+
+    /// (device, inode) of the file at `path`, to recognise it later.
+    public static func fileIdentity(path: String) -> (device: UInt64, inode: UInt64)? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return (UInt64(info.st_dev), UInt64(info.st_ino))
     }
 
     /// A blocking connection to `path` (the client side: bulwarkctl, tests).

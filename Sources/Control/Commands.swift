@@ -6,6 +6,9 @@ import SysGuard
 /// The stats socket's commands, in `help` order. Field order in every answer is stable; new
 /// fields go at the end.
 public enum Commands {
+    /// The most rows one answer holds (`limit` above it is clamped): bounds one answer's memory.
+    public static let maxRows = 100_000
+
     public static let all: [Command] = [
         Command(words: ["help"], arguments: "", summary: "list every command with its usage", level: .user) { _, _ in
             .table(columns: ["usage", "level", "summary"],
@@ -247,7 +250,7 @@ public enum Commands {
                 sortField = value
             case "limit":
                 guard let count = Int(value), count > 0 else { throw CommandError("bad limit '\(value)'") }
-                limit = count
+                limit = min(count, Self.maxRows)
             default: throw CommandError(usage)
             }
         }
@@ -284,7 +287,7 @@ public enum Commands {
             guard word == "limit", let text = remaining.popFirst(), let value = Int(text), value > 0 else {
                 throw CommandError("usage: show ips [limit N] [json]")
             }
-            limit = value
+            limit = min(value, Self.maxRows)
         }
         let rows: [[JSONValue]] = context.runtime.guardRuntime.topAddresses(limit).map {
             [.string($0.key.description), .integer($0.count)]

@@ -47,7 +47,13 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// The value as one text field: no quotes, tabs or newlines.
     var plainText: String {
         switch self {
-        case .string(let text): return text.replacing("\t", with: " ").replacing("\n", with: " ")
+        case .string(let text):
+            // Scalars, not Characters: "\r\n" is one Character and would slip past a "\n" match.
+            var plain = ""
+            for scalar in text.unicodeScalars {
+                plain.unicodeScalars.append(scalar == "\t" || scalar == "\n" || scalar == "\r" ? " " : scalar)
+            }
+            return plain
         case .integer(let value): return String(value)
         case .number(let value): return String(value)
         case .boolean(let value): return value ? "yes" : "no"

@@ -8,6 +8,8 @@ import Glibc
 /// client closed, so a client cannot make the gateway buffer without bound.
 final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
     static let maxLineBytes = 4096
+    /// Answers queued beyond this wait: further lines are answered only as the client reads.
+    static let maxQueuedOutputBytes = 64 * 1024
 
     private let lock = PthreadLock()
     private let fd: Int32
@@ -23,6 +25,8 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     /// before the client has read the error.
     private var discardedBytes: Int?
     static let maxDiscardBytes = 256 * 1024
+    /// Last time the client sent or read anything; the server closes clients idle too long.
+    private var lastActivityNanoseconds = MonotonicClock.nanoseconds()
 
     init(fd: Int32, server: StatsServer) {
         self.fd = fd
@@ -44,15 +48,26 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
         lock.withLock {
             guard registration != nil else { return }
+            lastActivityNanoseconds = MonotonicClock.nanoseconds()
+            let readable = !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup])
             if discardedBytes != nil {
-                discardInput(scratch: worker.scratch)
-            } else if !closeWhenFlushed && !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup]) {
+                if readable { discardInput(scratch: worker.scratch) }
+            } else if readable && !closeWhenFlushed && !hasPendingLine {
                 readCommands(scratch: worker.scratch)
             }
             guard registration != nil else { return }
             flushAndRearm()
         }
     }
+
+    /// Closes the client if it has done nothing for `limit` (called by the server's sweep).
+    func closeIfIdle(now: Int64, limitNanoseconds: Int64) {
+        lock.withLock {
+            if registration != nil && now - lastActivityNanoseconds > limitNanoseconds { close() }
+        }
+    }
+
+    private var hasPendingLine: Bool { input.contains(UInt8(ascii: "\n")) }
 
     func engineStopped() { lock.withLock { close() } }
 
@@ -71,13 +86,8 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             closeWhenFlushed = true
         case .transferred(let count):
             input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
-            while !closeWhenFlushed, let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: input[..<newline], as: UTF8.self)
-                input.removeSubrange(...newline)
-                answer(line)
-                if !interactive { closeWhenFlushed = true }
-            }
-            if input.count > Self.maxLineBytes {
+            answerPendingLines()
+            if !hasPendingLine && input.count > Self.maxLineBytes {
                 input.removeAll()
                 write("error: command line longer than \(Self.maxLineBytes) bytes\n\n")
                 discardedBytes = 0
@@ -96,6 +106,18 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         }
     }
 
+    /// Answers the complete lines received, while the queued output stays small; the rest wait
+    /// (reading pauses) until the client has read what is queued.
+    private func answerPendingLines() {
+        while !closeWhenFlushed, output.count - outputOffset < Self.maxQueuedOutputBytes,
+              let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = String(decoding: input[..<newline], as: UTF8.self)
+            input.removeSubrange(...newline)
+            answer(line)
+            if !interactive { closeWhenFlushed = true }
+        }
+    }
+
     /// Runs one command line and queues its answer, ended by an empty line.
     private func answer(_ rawLine: String) {
         let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
@@ -109,8 +131,10 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             closeWhenFlushed = true
             return
         }
-        // Decided from the line itself, so that an error answers in the form that was asked for.
-        let json = trimmed.hasSuffix(" json")
+        // Decided from the line itself (split as the parser splits it), so that an error answers
+        // in the form that was asked for.
+        let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        let json = words.count > 1 && words.last == "json"
         let text: String
         do {
             let invocation = try CommandTable.parse(trimmed, in: Commands.all)
@@ -128,6 +152,8 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Sends what is queued; then waits for more input, for the socket to drain, or closes.
     private func flushAndRearm() {
+        // Lines held back while output was queued are answered as it drains.
+        if hasPendingLine && discardedBytes == nil { answerPendingLines() }
         while outputOffset < output.count {
             let outcome = output[outputOffset...].withUnsafeBytes { bytes in
                 Result { () throws(SystemError) in try Sockets.send(fd, from: bytes) }
@@ -141,6 +167,7 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             outputOffset = 0
             if closeWhenFlushed { return close() }
             if discardedBytes != nil { Sockets.shutdown(fd, .write) }
+            if hasPendingLine && discardedBytes == nil { return flushAndRearm() }  // more answers to send
         }
         guard let registration else { return }
         let interest: EpollEvents = outputOffset < output.count ? .writable : .readable
@@ -156,7 +183,7 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         server.engine.unregister(registration)
         self.registration = nil
         FileDescriptors.close(fd)
-        server.connectionClosed()
+        server.connectionClosed(self)
     }
 }
 

@@ -5,14 +5,26 @@ import Glibc
 import Synchronization
 
 /// One configured stats socket on the engine: accepts up to `max_clients` clients at once (more
-/// are closed at once) and runs their commands at the socket's level.
-public final class StatsServer: EventHandler, @unchecked Sendable {  // @unchecked: `registration` and `fd` are only touched while holding `lock`
+/// get an error line and are closed) and runs their commands at the socket's level. A timerfd
+/// ticks every second: it closes clients idle for `clientIdleNanoseconds`, and retries accepting
+/// after the process ran out of fds (no spinning on a socket that stays readable).
+public final class StatsServer: EventHandler, @unchecked Sendable {  // @unchecked: `registration`, `fd`, `tickFD`, `paused` and `connections` are only touched while holding `lock`
     let config: StatsSocketConfig
     let context: ControlContext
     let engine: Engine
+    /// A stats client that sends and reads nothing for this long is closed (it holds a slot).
+    public static let clientIdleNanoseconds: Int64 = 30_000_000_000
+    private static let socketSource = 0
+    private static let tickSource = 1
+
     private let lock = PthreadLock()
     private var fd: Int32
+    private var tickFD: Int32 = -1
     private var registration: Registration?
+    private var paused = false
+    private var connections: [ObjectIdentifier: StatsConnection] = [:]
+    /// The socket file as bound (device, inode): on close it is removed only if still ours.
+    private let boundFile: (device: UInt64, inode: UInt64)?
     private let clients = Atomic<Int>(0)
 
     /// Creates the socket file now (so a bad path fails at start-up), owned and moded as configured.
@@ -21,6 +33,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         self.context = context
         engine = context.runtime.engine
         fd = try UnixSockets.listeningSocket(path: config.path, mode: config.mode)
+        boundFile = UnixSockets.fileIdentity(path: config.path)
         if config.user != nil || config.group != nil {
             do {
                 try UnixSockets.changeOwner(path: config.path, user: try Self.resolve(config.user, UnixSockets.userID, "user"),
@@ -40,47 +53,98 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         return id
     }
 
-    /// Puts the socket on the engine's epoll (before or after the engine runs).
+    /// Puts the socket and its one-second tick on the engine's epoll (before or after it runs).
     public func start() throws(SystemError) {
         try lock.withLock { () throws(SystemError) in
+            tickFD = try TimerFD.create()
+            TimerFD.arm(tickFD, afterNanoseconds: 1_000_000_000, repeatingEveryNanoseconds: 1_000_000_000)
             let registration = engine.register(self)
             self.registration = registration
-            try engine.add(fd: fd, source: 0, of: registration, interest: .readable)
+            try engine.add(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            try engine.add(fd: tickFD, source: Self.tickSource, of: registration, interest: .readable)
         }
     }
 
     public func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
-        lock.withLock {
-            guard let registration else { return }
+        if source == Self.tickSource {
+            tick()
+            return
+        }
+        let accepted: [Int32] = lock.withLock {
+            guard let registration else { return [] }
+            var accepted: [Int32] = []
             for _ in 0..<16 {
-                guard case .accepted(let client)? = try? Sockets.accept4(fd) else { break }
-                if clients.load(ordering: .relaxed) >= config.maxClients {
-                    FileDescriptors.close(client)  // over max_clients: closed at once
-                    continue
+                do {
+                    guard case .accepted(let client) = try Sockets.accept4(fd) else { break }
+                    accepted.append(client)
+                } catch {
+                    if let error = error as? SystemError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno) {
+                        paused = true  // the tick re-arms the socket; no spinning meanwhile
+                        return accepted
+                    }
                 }
-                clients.add(1, ordering: .relaxed)
-                StatsConnection(fd: client, server: self).start()
             }
-            try? engine.rearm(fd: fd, source: 0, of: registration, interest: .readable)
+            try? engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            return accepted
+        }
+        // Connections start outside the server's lock (each takes its own).
+        for client in accepted {
+            guard clients.load(ordering: .relaxed) < config.maxClients else {
+                let refusal = Array("error: too many stats clients (max_clients \(config.maxClients))\n\n".utf8)
+                _ = refusal.withUnsafeBytes { try? Sockets.send(client, from: $0) }
+                FileDescriptors.close(client)
+                continue
+            }
+            clients.add(1, ordering: .relaxed)
+            let connection = StatsConnection(fd: client, server: self)
+            lock.withLock { connections[ObjectIdentifier(connection)] = connection }
+            connection.start()
         }
     }
 
-    func connectionClosed() { clients.subtract(1, ordering: .relaxed) }
+    /// Every second: retry accepting if paused, close idle clients.
+    private func tick() {
+        let idle: [StatsConnection] = lock.withLock {
+            guard let registration else { return [] }
+            TimerFD.acknowledge(tickFD)
+            if paused {
+                paused = false
+                try? engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            }
+            try? engine.rearm(fd: tickFD, source: Self.tickSource, of: registration, interest: .readable)
+            return Array(connections.values)
+        }
+        let now = MonotonicClock.nanoseconds()
+        for connection in idle { connection.closeIfIdle(now: now, limitNanoseconds: Self.clientIdleNanoseconds) }
+    }
+
+    func connectionClosed(_ connection: StatsConnection) {
+        clients.subtract(1, ordering: .relaxed)
+        lock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(connection)) }
+    }
 
     /// Stats clients connected now.
     public var connectedClients: Int { clients.load(ordering: .relaxed) }
 
     public func engineStopped() { close() }
 
-    /// Closes the socket and removes its file.
+    /// Closes the socket (and its clients) and removes its file, if the file is still the one
+    /// this server bound (another instance may have replaced it).
     public func close() {
-        lock.withLock {
-            guard fd >= 0 else { return }
+        let open: [StatsConnection] = lock.withLock {
+            guard fd >= 0 else { return [] }
             if let registration { engine.unregister(registration) }
             registration = nil
             FileDescriptors.close(fd)
             fd = -1
-            UnixSockets.remove(path: config.path)
+            if tickFD >= 0 { FileDescriptors.close(tickFD) }
+            tickFD = -1
+            if let boundFile, let current = UnixSockets.fileIdentity(path: config.path),
+               current.device == boundFile.device && current.inode == boundFile.inode {
+                UnixSockets.remove(path: config.path)
+            }
+            return Array(connections.values)
         }
+        for connection in open { connection.engineStopped() }
     }
 }

@@ -96,7 +96,8 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
 
     /// The addresses (or prefixes) with the most connections, most first.
     public func topAddresses(_ limit: Int) -> [AddressCount] {
-        lock.withLock { addressTable.top(limit) }
+        let all = lock.withLock { addressTable.allCounts }  // copied under the lock, sorted outside it
+        return Array(all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.key < $1.key }.prefix(limit))
     }
 
     /// Addresses (or prefixes) in the per-IP table.

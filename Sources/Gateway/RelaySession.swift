@@ -548,7 +548,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             guard phase != .closed else { return nil }
             return SessionSnapshot(
                 id: id, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
-                ageNanoseconds: now - startedAtNanoseconds,
+                ageNanoseconds: max(0, now - startedAtNanoseconds),
                 idleNanoseconds: clientGuard.timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
                 bytesIn: bytesFromClient, bytesOut: bytesToClient,
                 bufferedBytes: toBackend.count + toClient.count + clientGuard.held.count)

@@ -48,6 +48,10 @@ public struct PerAddressTable: Sendable {
     /// Addresses (prefixes) with at least one connection.
     public var entryCount: Int { counts.count }
 
+    /// Every entry, unsorted: a plain copy, so a caller holding a lock can sort it after
+    /// letting go (sorting 100k entries must not stall admissions).
+    public var allCounts: [AddressCount] { counts.map { AddressCount(key: $0.key, count: Int($0.value)) } }
+
     /// The key `address` is counted under: the address cut to its family's aggregation prefix.
     public func key(for address: AddressKey) -> AddressKey {
         address.masked(ipv4PrefixLength: prefixLengthV4, ipv6PrefixLength: prefixLengthV6)

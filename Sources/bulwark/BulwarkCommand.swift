@@ -86,6 +86,7 @@ extension BulwarkCommand {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode(1)
             }
+            defer { for server in statsServers { server.close() } }
             do {
                 try runtime.run()
             } catch {

@@ -21,6 +21,13 @@ struct BulwarkControl: ParsableCommand {
 
     func run() throws {
         guard !command.isEmpty else { throw ValidationError("no command given; try: bulwarkctl help") }
+        guard !command.contains(where: { $0.contains("\n") || $0.contains("\r") }) else {
+            throw ValidationError("one command at a time: no line breaks in arguments")
+        }
+        guard command.first != "prompt" && command.first != "quit" else {
+            throw ValidationError("'\(command[0])' is for interactive sessions: use socat - UNIX-CONNECT:\(socketPath)")
+        }
+        signal(SIGPIPE, SIG_IGN)  // a gateway that closes at once is an error message, not a silent death
         var line = command.joined(separator: " ")
         if json && command.first == "show" && command.last != "json" { line += " json" }
         let answer: String

@@ -4,17 +4,25 @@ import Glibc
 /// One command over a stats socket: send the line, read the answer until the gateway closes
 /// the connection (it does after answering a non-interactive client).
 enum StatsClient {
+    /// One line out, then our side is shut (the gateway answers, then closes); the answer ends
+    /// at its empty line. Bounded: a gateway that says nothing for 10 s is an error.
     static func send(_ line: String, to path: String) throws -> String {
         let fd = try UnixSockets.connect(path: path)
         defer { FileDescriptors.close(fd) }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let request = Array((line + "\n").utf8)
         try request.withUnsafeBytes { bytes in try FileDescriptors.writeAll(fd, bytes) }
+        Sockets.shutdown(fd, .write)
         var answer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
+        while !answer.ends(with: [10, 10]) {
             let outcome = try chunk.withUnsafeMutableBytes { buffer in try FileDescriptors.read(fd, into: buffer) }
             guard case .transferred(let count) = outcome, count > 0 else { break }
             answer += chunk[0..<count]
+        }
+        guard answer.ends(with: [10, 10]) else {
+            throw SystemError("the gateway closed the connection without a complete answer", errno: EPROTO)
         }
         return String(decoding: answer, as: UTF8.self)
     }
@@ -26,6 +34,8 @@ enum StatsClient {
         case ENOENT: return "\(socketPath) does not exist: is bulwark running, with a [[stats]] socket at that path? (-s PATH)"
         case EACCES, EPERM: return "permission denied on \(socketPath): its mode and owner come from [[stats]] mode/user/group"
         case ECONNREFUSED: return "nothing listens on \(socketPath): bulwark is not running (a stale socket file)"
+        case EAGAIN: return "\(socketPath): no answer within 10 s"
+        case EPROTO, ECONNRESET, EPIPE: return "\(socketPath): the gateway closed the connection without a complete answer (too many stats clients?)"
         default: return "\(socketPath): \(error)"
         }
     }
@@ -66,6 +76,10 @@ extension String {
     func padding(toLength length: Int) -> String {
         count >= length ? self : self + String(repeating: " ", count: length - count)
     }
+}
+
+extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }
 
 enum ProcessEnvironment {

@@ -22,6 +22,17 @@ import Testing
         #expect(try harness.ask("show nonsense").hasPrefix("error: unknown command"))
     }
 
+    @Test func promptAnswersEveryLineInOrder() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let harness = try ControlHarness(backend: backend.address)
+        defer { harness.stop() }
+        let client = BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket))
+        try client.send("prompt\nshow ips\nshow nothing\nquit\n")
+        let answer = String(decoding: try client.receiveToEnd(), as: UTF8.self)
+        #expect(answer == "> address\tconnections\n\n> error: unknown command 'show nothing'; try 'help'\n\n> ")
+    }
+
     @Test func showIpsCountsConnectionsPerAddress() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
@@ -180,7 +191,8 @@ import Testing
         let idle = try (0..<4).map { _ in BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket)) }
         #expect(eventually { harness.servers[0].connectedClients == 4 })
         let extra = BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket))
-        #expect((try? extra.receive()) == [], "closed at once")
+        let refusal = String(decoding: (try? extra.receiveToEnd()) ?? [], as: UTF8.self)
+        #expect(refusal == "error: too many stats clients (max_clients 4)\n\n", "told why, then closed at once")
         for client in idle { client.close() }
         #expect(eventually { harness.servers[0].connectedClients == 0 })
         #expect(try harness.ask("help").hasPrefix("usage\t"))
