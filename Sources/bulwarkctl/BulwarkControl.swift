@@ -7,7 +7,7 @@ struct BulwarkControl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bulwarkctl",
         abstract: "Send a command to a running bulwark's stats socket and print the answer.",
-        discussion: "Examples: bulwarkctl help; bulwarkctl show stat; bulwarkctl --json show info; bulwarkctl disable listener front"
+        discussion: "Examples: bulwarkctl help; bulwarkctl show stat; bulwarkctl --json show info; bulwarkctl disable listener front; bulwarkctl watch (a live view, redrawn every second until interrupted)"
     )
 
     @Option(name: [.short, .customLong("socket")], help: "Stats socket path ($BULWARK_SOCKET, else the shipped config's).")
@@ -16,7 +16,10 @@ struct BulwarkControl: ParsableCommand {
     @Flag(name: .long, help: "Ask for JSON and print it as sent.")
     var json = false
 
-    @Argument(parsing: .captureForPassthrough, help: "The command, like: show stat")
+    @Option(name: .long, help: "With 'watch': stop after this many views (default: until interrupted).")
+    var count: Int?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command, like: show stat; or 'watch' for a live view.")
     var command: [String] = []
 
     func run() throws {
@@ -28,6 +31,22 @@ struct BulwarkControl: ParsableCommand {
             throw ValidationError("'\(command[0])' is for interactive sessions: use socat - UNIX-CONNECT:\(socketPath)")
         }
         signal(SIGPIPE, SIG_IGN)  // a gateway that closes at once is an error message, not a silent death
+        if command.first == "watch" {
+            // Options after the subcommand land in `command` (passthrough): read --count here too.
+            var views = count
+            if command.count == 3 && command[1] == "--count", let value = Int(command[2]), value > 0 {
+                views = value
+            } else if command.count != 1 {
+                throw ValidationError("usage: bulwarkctl [-s SOCKET] watch [--count N]")
+            }
+            do {
+                try Watch.run(socketPath: socketPath, intervalSeconds: 1, count: views)
+            } catch {
+                StandardStreams.writeError("bulwarkctl: \(StatsClient.explain(error, socketPath: socketPath))")
+                throw ExitCode(3)
+            }
+            return
+        }
         var line = command.joined(separator: " ")
         if json && command.first == "show" && command.last != "json" { line += " json" }
         let answer: String
