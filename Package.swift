@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "BulwarkSys", dependencies: ["CBulwarkShims"]),
         .target(name: "Buffers", dependencies: ["BulwarkSys"]),
         .target(name: "Engine", dependencies: ["BulwarkSys"]),
-        .target(name: "Config"),
+        .target(name: "Config", dependencies: ["SysGuard"]),
         .target(name: "SysGuard"),
         .target(
             name: "Gateway",

@@ -3,6 +3,8 @@
 // side of its trip mark, hard rates at least the soft ones, frame limits only where there are
 // frames, and max_connections within the open-file budget).
 
+import SysGuard
+
 /// A per-connection key as one table sees it: its own value, or for a `[[listener]]` that
 /// does not write the key, the value of `[guard]`.
 struct LayeredValues {
@@ -219,8 +221,8 @@ extension ConfigValidator {
     // MARK: the open-file budget
 
     /// Each client connection holds a socket and a timerfd, and a backend socket when relayed
-    /// over TCP; the process needs a reserve besides (kept in step with SysGuard.FileBudget),
-    /// which includes each stats socket and its max_clients clients.
+    /// over TCP; the process needs a reserve besides (SysGuard.FileBudget counts both), which
+    /// includes each stats socket and its max_clients clients.
     /// The cap that counts is [guard].max_connections, or the sum of the listeners' caps when
     /// every listener has one and that sum is smaller.
     mutating func checkFileBudget(guard guardValues: SectionValues, listeners: [SectionValues], backends: [SectionValues],
@@ -234,9 +236,10 @@ extension ConfigValidator {
         let capsSum: Int? = !listenerCaps.isEmpty && !listenerCaps.contains(0) ? listenerCaps.reduce(0, +) : nil
 
         let relays = listeners.contains { $0.text(ConfigKeys.listenerMode) == ListenerMode.tcp.rawValue }
-        let filesEach = relays ? 3 : 2
+        let filesEach = FileBudget.filesPerConnection(relayMode: relays)
         let serverCount = backends.reduce(0) { $0 + ($1.addresses(ConfigKeys.backendServers)?.count ?? 0) }
-        let reserve = Self.baseReserveFiles + 2 * listeners.count + serverCount + stats.count + statsClients.reduce(0, +)
+        let reserve = FileBudget.reserveFiles(listenerCount: listeners.count, backendServerCount: serverCount,
+                                              statsSockets: stats.count + statsClients.reduce(0, +))
         let eachText = relays ? "socket, timerfd and backend socket each" : "socket and timerfd each"
         func needed(_ connections: Int) -> Int { connections * filesEach + reserve }
         let tail = "open files (\(eachText), plus \(reserve) reserved), more than guard.max_files (\(maxFiles))"
@@ -253,7 +256,4 @@ extension ConfigValidator {
                    "the listeners' max_connections add up to \(capsSum) connections, which need \(needed(capsSum)) \(tail)")
         }
     }
-
-    /// Files for the process itself: standard streams, epoll, eventfd, signalfd, logs, /proc.
-    static let baseReserveFiles = 32
 }
