@@ -8,6 +8,29 @@ struct OpenedConnections {
 }
 
 enum Connector {
+    /// Opens the connections (as `open`) and puts each on `epoll`, edge-triggered for reading
+    /// and writing, with its index as the event data. Returns the fd per index (-1 where opening
+    /// or adding failed; those are noted in `errors`).
+    static func openOnEpoll(
+        _ epoll: Epoll, count: Int, firstIndex: Int, target: SocketAddress, sources: [SocketAddress],
+        deadline: Int64, errors: inout ErrorLog
+    ) -> [Int32] {
+        let opened = open(count: count, firstIndex: firstIndex, target: target, sources: sources,
+                          parallel: 256, deadline: deadline)
+        errors.merge(opened.errors)
+        var fds = opened.fds
+        for (index, fd) in fds.enumerated() where fd >= 0 {
+            do {
+                try epoll.add(fd, events: [.readable, .writable, .readHangup, .edgeTriggered], data: UInt64(index))
+            } catch {
+                FileDescriptors.close(fd)
+                errors.note("\(error)")
+                fds[index] = -1
+            }
+        }
+        return fds
+    }
+
     /// Opens `count` non-blocking connections to `target`, at most `parallel` connects in flight
     /// (so a listen backlog never overflows), each bound to the next source address. Bounded by
     /// `deadline` (monotonic ns): whatever is still connecting then is closed and counted failed.

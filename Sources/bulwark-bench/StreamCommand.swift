@@ -129,19 +129,11 @@ final class StreamWorker: LoadWorker, @unchecked Sendable {  // @unchecked: used
     }
 
     func connect(deadline: Int64) {
-        let opened = Connector.open(
-            count: connections.count, firstIndex: firstIndex, target: target, sources: sources,
-            parallel: 256, deadline: deadline)
-        errors.merge(opened.errors)
-        for (index, fd) in opened.fds.enumerated() where fd >= 0 {
-            do {
-                try epoll.add(fd, events: [.readable, .writable, .readHangup, .edgeTriggered], data: UInt64(index))
-                connections[index].fd = fd
-                connectedCount += 1
-            } catch {
-                FileDescriptors.close(fd)
-                errors.note("\(error)")
-            }
+        let fds = Connector.openOnEpoll(epoll, count: connections.count, firstIndex: firstIndex, target: target,
+                                        sources: sources, deadline: deadline, errors: &errors)
+        for (index, fd) in fds.enumerated() where fd >= 0 {
+            connections[index].fd = fd
+            connectedCount += 1
         }
     }
 
