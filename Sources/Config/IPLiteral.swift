@@ -1,5 +1,7 @@
 // IPv4 and IPv6 literals in pure Swift (no inet_pton: Config stays free of libc).
 
+import SysGuard
+
 public enum IPLiteral {
     /// Dotted quad, four decimal parts 0...255. Leading zeros are refused ("010" could be
     /// read as octal by other tools, as inet_pton also refuses it).
@@ -49,28 +51,9 @@ public enum IPLiteral {
         if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
             return "::ffff:" + formatIPv4(Array(bytes[12..<16]))
         }
-        let groups = (0..<8).map { UInt16(bytes[2 * $0]) << 8 | UInt16(bytes[2 * $0 + 1]) }
-        var bestStart = -1
-        var bestLength = 1  // a single zero group is not compressed
-        var runStart = 0
-        while runStart < 8 {
-            guard groups[runStart] == 0 else {
-                runStart += 1
-                continue
-            }
-            var runEnd = runStart
-            while runEnd < 8 && groups[runEnd] == 0 { runEnd += 1 }
-            if runEnd - runStart > bestLength {
-                bestStart = runStart
-                bestLength = runEnd - runStart
-            }
-            runStart = runEnd
-        }
-        let hex = groups.map { String($0, radix: 16) }
-        guard bestStart >= 0 else { return hex.joined(separator: ":") }
-        let head = hex[..<bestStart].joined(separator: ":")
-        let tail = hex[(bestStart + bestLength)...].joined(separator: ":")
-        return head + "::" + tail
+        let high = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = bytes[8..<16].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return AddressText.ipv6(high: high, low: low)  // SysGuard's RFC 5952 form, one copy
     }
 
     static func parseIPv4<C: Collection<UInt8>>(bytes text: C) -> [UInt8]? {

@@ -1,8 +1,8 @@
 /// Text forms of addresses for the stats socket (not a hot path).
-enum AddressText {
+public enum AddressText {
     /// RFC 5952: lowercase hex, no leading zeros, the longest run of two or more zero groups
     /// (the first on a tie) written as "::".
-    static func ipv6(high: UInt64, low: UInt64) -> String {
+    public static func ipv6(high: UInt64, low: UInt64) -> String {
         let groups = (0..<8).map { index -> UInt16 in
             let half = index < 4 ? high : low
             return UInt16(truncatingIfNeeded: half >> UInt64(48 - 16 * (index % 4)))
