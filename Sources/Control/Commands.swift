@@ -39,6 +39,9 @@ public enum Commands {
             let families = Metrics.families(context)
             return .preformatted(text: Metrics.exposition(families), json: Metrics.json(families))
         },
+        Command(words: ["set", "guard"], arguments: "KEY VALUE",
+                summary: "change a [guard] limit live (validated like the file; applies from the next decision)",
+                level: .admin) { arguments, context throws(CommandError) in try setGuard(arguments, context) },
         Command(words: ["disable", "listener"], arguments: "NAME",
                 summary: "stop accepting on a listener; its connections are untouched",
                 level: .operator) { arguments, context throws(CommandError) in
@@ -195,6 +198,9 @@ public enum Commands {
                 ("memory", memoryReading.map { .string($0) } ?? .null),
                 ("sample_failures", .integer(guardRuntime.sampleFailures.value)),
             ])),
+            ("set_live", .table(columns: ["key", "value"], rows: context.guardOverrides.map {
+                [.string($0.key.name), .string($0.value.tomlText)]
+            })),
         ])
     }
 
@@ -293,6 +299,20 @@ public enum Commands {
             [.string($0.key.description), .integer($0.count)]
         }
         return .table(columns: ["address", "connections"], rows: rows)
+    }
+
+    // MARK: set guard
+
+    static func setGuard(_ arguments: [String], _ context: ControlContext) throws(CommandError) -> Report {
+        guard arguments.count >= 2 else { throw CommandError("usage: set guard KEY VALUE") }
+        let override: GuardOverride
+        do {
+            override = try GuardOverride(keyName: arguments[0], valueText: arguments.dropFirst().joined(separator: " "))
+        } catch {
+            throw CommandError(error.issues.map { "\($0.key): \($0.message)" }.joined(separator: "; "))
+        }
+        try context.setGuard(override)
+        return .message("guard.\(override.key.name) = \(override.value.tomlText)")
     }
 
     // MARK: enable / disable listener

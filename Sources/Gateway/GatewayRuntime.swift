@@ -13,14 +13,17 @@ public struct StartError: Error, CustomStringConvertible {
 }
 
 /// The running gateway of one worker process: the engine, its listeners and backend pools.
-public final class GatewayRuntime: Sendable {
+public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `currentConfig` and `sampler` are only touched while holding `lock`
     public let engine: Engine
     public let listeners: [Listener]
     public let backends: [String: BackendPool]
     public let guardRuntime: GuardRuntime
     /// Every relayed connection, for `show conns` and `kick`.
     public let sessions = SessionTable()
-    private let sampler: GuardSampler?
+    private let lock = PthreadLock()
+    private var currentConfig: GatewayConfig
+    private var sampler: GuardSampler?
+    private var running = false
     private let logger: Logger
     private let signalWatcher: SignalWatcher?
     private let stopRequested = Atomic<Bool>(false)
@@ -30,6 +33,7 @@ public final class GatewayRuntime: Sendable {
     /// worker threads inherit the mask) and reads them through a signalfd on the engine.
     public init(config: GatewayConfig, logger: Logger, handleSignals: Bool, pool: BufferPool = .shared) throws(StartError) {
         self.logger = logger
+        currentConfig = config
         let workers = config.server.workers ?? ProcessFacts.onlineProcessors()
         do {
             engine = try Engine(workers: workers)
@@ -48,7 +52,7 @@ public final class GatewayRuntime: Sendable {
             let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
                                        statistics: ListenerStatistics(), logger: logger,
                                        highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
-                                       limits: RelayLimits(listener: listener, guardRuntime: guardRuntime),
+                                       limits: RelayLimits(listener: listener, guardConfig: config.guardConfig),
                                        sessions: sessions)
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
@@ -79,7 +83,10 @@ public final class GatewayRuntime: Sendable {
     public func run() throws(StartError) {
         do {
             try signalWatcher?.start()
-            try sampler?.start()
+            try lock.withLock { () throws(SystemError) in
+                running = true
+                try sampler?.start()
+            }
             for listener in listeners { try listener.start() }
         } catch {
             throw StartError(description: "engine: \(error)")
@@ -115,6 +122,35 @@ public final class GatewayRuntime: Sendable {
     }
 
     public func listener(named name: String) -> Listener? { listeners.first { $0.name == name } }
+
+    /// The config in force: the loaded file's, with live changes applied.
+    public var config: GatewayConfig { lock.withLock { currentConfig } }
+
+    /// Applies new limits and timeouts at once: admission from the next accept, per-connection
+    /// limits to connections accepted from now on. Refused, with nothing changed, when `config`
+    /// differs in what a running worker cannot change (see LiveChanges).
+    public func applyLive(_ config: GatewayConfig) throws(StartError) {
+        try lock.withLock { () throws(StartError) in
+            let fixed = LiveChanges.restartOnly(from: currentConfig, to: config)
+            guard fixed.isEmpty else {
+                throw StartError(description: "cannot change while running: \(fixed.joined(separator: ", ")); edit the config file and reload")
+            }
+            guardRuntime.update(to: config.guardConfig)
+            for (listener, listenerConfig) in zip(listeners, config.listeners) {
+                listener.apply(limits: RelayLimits(listener: listenerConfig, guardConfig: config.guardConfig))
+            }
+            if sampler == nil && config.guardConfig.samplesSystem {
+                let started = GuardSampler(guardRuntime: guardRuntime, engine: engine)
+                sampler = started
+                // Out of fds for its timerfd: the limits stand, the sampled guards stay clear.
+                if running {
+                    do { try started.start() } catch { logger.error("guard: cannot start sampling: \(error)") }
+                }
+            }
+            currentConfig = config
+        }
+        logger.notice("limits changed live")
+    }
 }
 
 /// Lets the signal callback reach the runtime without a retain cycle through the engine.

@@ -7,8 +7,7 @@ import SysGuard
 /// The process-wide side of SysGuard: the connection count, the per-IP table, the state of the
 /// sampled guards, the counters, and admission of each accepted connection. The decisions
 /// themselves are SysGuard's pure types; this class holds their state between calls.
-public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressTable` and `sampled` are only touched while holding `lock`; the rest is immutable or atomic
-    public let config: GuardConfig
+public final class GuardRuntime: @unchecked Sendable {  // @unchecked: the vars are only touched while holding `lock`; the rest is immutable or atomic
     public let counters = GuardCounters()
     let logger: Logger
     private let connectionCount = Atomic<Int>(0)
@@ -18,46 +17,71 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
     private var sampled: SampledGuards
     private var lastLoad: Double?
     private var lastMemory: MemoryInfo?
-    private let denyList: SysGuard.AddressList
-    private let allowList: SysGuard.AddressList
+    private var currentConfig: GuardConfig
+    private var denyList: SysGuard.AddressList
+    private var allowList: SysGuard.AddressList
     private let refusalLog = RateLimitedLog()
     /// Closes by a limit, logged at most once a second.
     let closeLog = RateLimitedLog()
     private let sampleFailureLog = RateLimitedLog()
 
     public init(config: GuardConfig, logger: Logger) {
-        self.config = config
+        currentConfig = config
         self.logger = logger
         addressTable = PerAddressTable(capacity: config.perIPTableSize, maxPerAddress: max(1, config.maxConnectionsPerIP),
                                        prefixV4: config.perIPPrefixV4, prefixV6: config.perIPPrefixV6)
-        sampled = SampledGuards(
+        sampled = Self.sampledGuards(config)
+        denyList = Self.addressList(config.deny)
+        allowList = Self.addressList(config.allow)
+    }
+
+    /// The limits in force: the file's, with any `set guard` changes.
+    public var config: GuardConfig { lock.withLock { currentConfig } }
+
+    /// A live change of the limits (`set guard`, a reload): admission uses them from the next
+    /// accept. The sampled guards start over on the new marks and are judged at once on the
+    /// last readings; per-IP counts and the readings themselves carry over.
+    func update(to config: GuardConfig) {
+        let (before, after) = lock.withLock {
+            currentConfig = config
+            addressTable.setMaxPerAddress(max(1, config.maxConnectionsPerIP))
+            denyList = Self.addressList(config.deny)
+            allowList = Self.addressList(config.allow)
+            let before = sampled.pressure
+            sampled = Self.sampledGuards(config)
+            return (before, sampled.update(loadAverage: lastLoad, memory: lastMemory))
+        }
+        publish(before: before, after: after, loadAverage: nil, memory: nil)
+    }
+
+    private static func sampledGuards(_ config: GuardConfig) -> SampledGuards {
+        SampledGuards(
             load: config.load.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) },
             memoryUsedPercent: config.memoryUsedPercent.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) },
             memoryAvailableBytes: config.memoryAvailableBytes.flatMap { HysteresisGuard(tripBelow: $0.trip, clearAbove: $0.clear) },
             swapUsedPercent: config.swapUsedPercent.flatMap { HysteresisGuard(tripAbove: $0.trip, clearBelow: $0.clear) })
-        denyList = SysGuard.AddressList(config.deny.compactMap { SysGuard.AddressPrefix(bytes: $0.bytes, length: $0.length) })
-        allowList = SysGuard.AddressList(config.allow.compactMap { SysGuard.AddressPrefix(bytes: $0.bytes, length: $0.length) })
     }
 
-    /// How a limit acts: off when not configured, else enforced or (listed in dry_run) counted only.
-    func mode(_ limit: GuardLimit, configured: Bool) -> LimitMode {
-        guard configured else { return .off }
-        return config.dryRun.contains(limit) ? .dryRun : .enforce
+    private static func addressList(_ prefixes: [Config.AddressPrefix]) -> SysGuard.AddressList {
+        SysGuard.AddressList(prefixes.compactMap { SysGuard.AddressPrefix(bytes: $0.bytes, length: $0.length) })
     }
 
-    /// The admission policy of one listener (its own cap plus the process-wide limits).
+    /// The admission policy of one listener (its own cap plus the process-wide limits), under
+    /// the limits in force now.
     func policy(listenerMaxConnections: Int) -> AdmissionPolicy {
-        AdmissionPolicy(
-            denyList: denyList, denyListMode: .enforce, allowList: allowList,
+        let (config, lists): (GuardConfig, (deny: SysGuard.AddressList, allow: SysGuard.AddressList)) =
+            lock.withLock { (currentConfig, (deny: denyList, allow: allowList)) }
+        return AdmissionPolicy(
+            denyList: lists.deny, denyListMode: .enforce, allowList: lists.allow,
             global: config.maxConnections > 0
-                ? ConnectionLimit(maxConnections: config.maxConnections, mode: mode(.maxConnections, configured: true)) : nil,
+                ? ConnectionLimit(maxConnections: config.maxConnections, mode: config.mode(.maxConnections, configured: true)) : nil,
             listener: listenerMaxConnections > 0
-                ? ConnectionLimit(maxConnections: listenerMaxConnections, mode: mode(.listenerMaxConnections, configured: true)) : nil,
-            loadMode: mode(.load, configured: config.load != nil),
-            memoryMode: mode(.memory, configured: config.memoryUsedPercent != nil),
-            memoryAvailableMode: mode(.memory, configured: config.memoryAvailableBytes != nil),
-            swapMode: mode(.swap, configured: config.swapUsedPercent != nil),
-            perIPMode: mode(.perIP, configured: config.maxConnectionsPerIP > 0))
+                ? ConnectionLimit(maxConnections: listenerMaxConnections, mode: config.mode(.listenerMaxConnections, configured: true)) : nil,
+            loadMode: config.mode(.load, configured: config.load != nil),
+            memoryMode: config.mode(.memory, configured: config.memoryUsedPercent != nil),
+            memoryAvailableMode: config.mode(.memory, configured: config.memoryAvailableBytes != nil),
+            swapMode: config.mode(.swap, configured: config.swapUsedPercent != nil),
+            perIPMode: config.mode(.perIP, configured: config.maxConnectionsPerIP > 0))
     }
 
     /// Client connections open in the whole process.
@@ -115,14 +139,12 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
     }
 
     /// Whether any sampled guard is configured (otherwise nothing is read from /proc).
-    var samplesSystem: Bool {
-        config.load != nil || config.memoryUsedPercent != nil || config.memoryAvailableBytes != nil
-            || config.swapUsedPercent != nil
-    }
+    var samplesSystem: Bool { config.samplesSystem }
 
     /// Reads /proc (or the configured paths) once and updates the sampled guards. A file that
     /// cannot be read or parsed is logged and counted; the last good reading stands.
     public func sample() {
+        let config = self.config
         var loadAverage: Double?
         if config.load != nil {
             loadAverage = (try? Files.readText(config.loadavgPath)).flatMap(LoadAverage.parse)
@@ -139,6 +161,11 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
             let before = sampled.pressure
             return (before, sampled.update(loadAverage: loadAverage, memory: memory))
         }
+        publish(before: before, after: after, loadAverage: loadAverage, memory: memory)
+    }
+
+    /// Makes the sampled guards' state visible to admission, and logs each change of state.
+    private func publish(before: SystemPressure, after: SystemPressure, loadAverage: Double?, memory: MemoryInfo?) {
         let bits: UInt8 = (after.loadTripped ? 1 : 0) | (after.memoryTripped ? 2 : 0)
             | (after.memoryAvailableTripped ? 4 : 0) | (after.swapTripped ? 8 : 0)
         pressureBits.store(bits, ordering: .relaxed)
@@ -165,5 +192,18 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: `addressT
         } else {
             logger.notice("guard \(name) cleared\(detail): accepting new connections")
         }
+    }
+}
+
+extension GuardConfig {
+    /// How a limit acts: off when not configured, else enforced or (listed in dry_run) counted only.
+    func mode(_ limit: GuardLimit, configured: Bool) -> LimitMode {
+        guard configured else { return .off }
+        return dryRun.contains(limit) ? .dryRun : .enforce
+    }
+
+    /// Whether any sampled guard is configured (otherwise nothing is read from /proc).
+    var samplesSystem: Bool {
+        load != nil || memoryUsedPercent != nil || memoryAvailableBytes != nil || swapUsedPercent != nil
     }
 }

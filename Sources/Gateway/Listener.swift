@@ -18,8 +18,10 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private var registration: Registration?
     /// Cleared by `disable listener`: the socket stays bound (and queues clients) but is not read.
     private var accepting = true
-    private let context: RelayContext
-    private let policy: AdmissionPolicy
+    /// Replaced by a live limit change; sessions keep the context they started with.
+    private var context: RelayContext
+    private var policy: AdmissionPolicy
+    private let maxConnections: Int
     private let pauseLog = RateLimitedLog()
 
     static let acceptsPerEvent = 64
@@ -32,6 +34,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
          context: RelayContext) throws(SystemError) {
         self.name = name
         self.context = context
+        self.maxConnections = maxConnections
         policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)
         statistics = context.statistics
         fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
@@ -144,6 +147,15 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             }
         } catch {
             context.logger.error("listener \(name): epoll re-arm failed: \(error)")
+        }
+    }
+
+    /// A live limit change: connections accepted from now on get `limits` and are admitted under
+    /// the guard's limits in force now; established ones keep what they started with.
+    func apply(limits: RelayLimits) {
+        lock.withLock {
+            context = context.with(limits: limits)
+            policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)
         }
     }
 

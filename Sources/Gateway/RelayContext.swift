@@ -34,4 +34,11 @@ final class RelayContext: Sendable {
         self.limits = limits
         self.sessions = sessions
     }
+
+    /// The same context with other per-connection limits (a live limit change).
+    func with(limits: RelayLimits) -> RelayContext {
+        RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listenerName, statistics: statistics,
+                     logger: logger, highWaterBytes: highWaterBytes, guardRuntime: guardRuntime, limits: limits,
+                     sessions: sessions)
+    }
 }

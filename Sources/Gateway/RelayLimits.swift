@@ -21,7 +21,7 @@ struct RelayLimits: Sendable {
     let bufferMode: LimitMode
     let maxFrameMode: LimitMode
 
-    init(listener: ListenerConfig, guardRuntime: GuardRuntime) {
+    init(listener: ListenerConfig, guardConfig: GuardConfig) {
         let limits = listener.limits
         framing = SysGuard.Framing(rawValue: listener.framing.rawValue) ?? .stream
         maxFrameBytes = limits.maxFrameBytes
@@ -33,12 +33,12 @@ struct RelayLimits: Sendable {
         byteRateHard = limits.byteRateHard
         maxReceiveBufferBytes = limits.maxReceiveBufferBytes
         maxSendBufferBytes = limits.maxSendBufferBytes
-        idleMode = guardRuntime.mode(.idleTimeout, configured: idleTimeoutNanoseconds != nil)
-        frameTimeoutMode = guardRuntime.mode(.frameTimeout, configured: frameTimeoutNanoseconds != nil)
-        packetRateMode = guardRuntime.mode(.packetRate, configured: packetRateSoft != nil || packetRateHard != nil)
-        byteRateMode = guardRuntime.mode(.byteRate, configured: byteRateSoft != nil || byteRateHard != nil)
-        bufferMode = guardRuntime.mode(.buffers, configured: true)
-        maxFrameMode = guardRuntime.mode(.maxFrame, configured: framing != .stream)
+        idleMode = guardConfig.mode(.idleTimeout, configured: idleTimeoutNanoseconds != nil)
+        frameTimeoutMode = guardConfig.mode(.frameTimeout, configured: frameTimeoutNanoseconds != nil)
+        packetRateMode = guardConfig.mode(.packetRate, configured: packetRateSoft != nil || packetRateHard != nil)
+        byteRateMode = guardConfig.mode(.byteRate, configured: byteRateSoft != nil || byteRateHard != nil)
+        bufferMode = guardConfig.mode(.buffers, configured: true)
+        maxFrameMode = guardConfig.mode(.maxFrame, configured: framing != .stream)
     }
 
     /// Whether client bytes must go through the frame scanner and rate limiters at all; when

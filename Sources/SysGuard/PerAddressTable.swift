@@ -29,7 +29,7 @@ public struct AddressCount: Equatable, Sendable {
 /// do not allocate once the dictionary has grown to its working size (it never shrinks).
 public struct PerAddressTable: Sendable {
     public let capacity: Int
-    public let maxPerAddress: Int
+    public private(set) var maxPerAddress: Int
     public let prefixLengthV4: Int
     public let prefixLengthV6: Int
     private var counts: [AddressKey: Int32] = [:]
@@ -43,6 +43,12 @@ public struct PerAddressTable: Sendable {
         prefixLengthV4 = min(max(prefixV4, 0), 32)
         prefixLengthV6 = min(max(prefixV6, 0), 128)
         counts.reserveCapacity(min(self.capacity, Self.initialReservation))
+    }
+
+    /// A live limit change (`set guard max_connections_per_ip`): applies to the next acquire;
+    /// connections already counted stay counted.
+    public mutating func setMaxPerAddress(_ limit: Int) {
+        maxPerAddress = max(0, limit)
     }
 
     /// Addresses (prefixes) with at least one connection.

@@ -22,7 +22,7 @@ struct ConfigOption: ParsableArguments {
 }
 
 /// Reads and validates a config file; prints every error (file:line: key: message) to stderr.
-func loadConfig(_ path: String) throws -> GatewayConfig {
+func loadConfig(_ path: String) throws -> (text: String, config: GatewayConfig) {
     let text: String
     do {
         text = try Files.readText(path)
@@ -31,7 +31,7 @@ func loadConfig(_ path: String) throws -> GatewayConfig {
         throw ExitCode(2)
     }
     do {
-        return try ConfigParser.parse(text: text, file: path)
+        return (text, try ConfigParser.parse(text: text, file: path))
     } catch {
         StandardStreams.writeError(error.description)
         throw ExitCode(2)
@@ -44,7 +44,7 @@ extension BulwarkCommand {
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            let config = try loadConfig(options.configPath)
+            let config = try loadConfig(options.configPath).config
             StandardStreams.writeOutput("\(options.configPath): valid (\(config.listeners.count) listeners, \(config.backends.count) backends)")
         }
     }
@@ -54,7 +54,7 @@ extension BulwarkCommand {
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            let config = try loadConfig(options.configPath)
+            let (configText, config) = try loadConfig(options.configPath)
             let level = Logger.Level(config.log.level)
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
@@ -71,7 +71,8 @@ extension BulwarkCommand {
             var statsServers: [StatsServer] = []
             do {
                 runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
-                let context = ControlContext(runtime: runtime, configPath: options.configPath, version: VersionText.version)
+                let context = ControlContext(runtime: runtime, configPath: options.configPath, configText: configText,
+                                             version: VersionText.version)
                 for socket in config.stats {
                     do {
                         let server = try StatsServer(config: socket, context: context)

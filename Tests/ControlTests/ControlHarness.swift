@@ -6,13 +6,14 @@ import Gateway
 import Glibc
 import Logging
 
-/// An in-process gateway (listener "front" on 127.0.0.1:0) with a `user` and an `operator`
-/// stats socket, for commands checked against what the test did.
+/// An in-process gateway (listener "front" on 127.0.0.1:0) with a `user`, an `operator` and an
+/// `admin` stats socket, for commands checked against what the test did.
 final class ControlHarness {
     let runtime: GatewayRuntime
     let servers: [StatsServer]
     let userSocket: String
     let operatorSocket: String
+    let adminSocket: String
     private let thread: NativeThread
 
     convenience init(backend: SocketAddress, guardSection: String = "") throws {
@@ -23,6 +24,7 @@ final class ControlHarness {
         let stamp = "\(getpid())-\(MonotonicClock.nanoseconds())"
         userSocket = "/tmp/bulwark-test-user-\(stamp).sock"
         operatorSocket = "/tmp/bulwark-test-operator-\(stamp).sock"
+        adminSocket = "/tmp/bulwark-test-admin-\(stamp).sock"
         let text = """
             [server]
             workers = 2
@@ -43,12 +45,15 @@ final class ControlHarness {
             [[stats]]
             socket = "\(operatorSocket)"
             level = "operator"
+            [[stats]]
+            socket = "\(adminSocket)"
+            level = "admin"
             """
         let config = try ConfigParser.parse(text: text, file: "control-test.toml")
         var logger = Logger(label: "test")
         logger.logLevel = .error
         runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: false)
-        let context = ControlContext(runtime: runtime, configPath: "control-test.toml", version: "test")
+        let context = ControlContext(runtime: runtime, configPath: "control-test.toml", configText: text, version: "test")
         servers = try config.stats.map { try StatsServer(config: $0, context: context) }
         for server in servers { try server.start() }
         let runtime = self.runtime
