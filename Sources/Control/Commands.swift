@@ -279,9 +279,11 @@ public enum Commands {
             return [.integer(Int(snapshot.id)), .string(snapshot.listener), .string(peer),
                     .integer(Int(snapshot.ageNanoseconds / 1_000_000)),
                     snapshot.idleNanoseconds.map { .integer(Int($0 / 1_000_000)) } ?? .null,
-                    .integer(snapshot.bytesIn), .integer(snapshot.bytesOut), .integer(snapshot.bufferedBytes)]
+                    .integer(snapshot.bytesIn), .integer(snapshot.bytesOut), .integer(snapshot.bufferedBytes),
+                    snapshot.framesPerSecond.map { .integer($0) } ?? .null]
         }
-        return .table(columns: ["id", "listener", "peer", "age_ms", "idle_ms", "bytes_in", "bytes_out", "buffered"], rows: table)
+        return .table(columns: ["id", "listener", "peer", "age_ms", "idle_ms", "bytes_in", "bytes_out", "buffered", "frame_rate"],
+                      rows: table)
     }
 
     // MARK: show ips

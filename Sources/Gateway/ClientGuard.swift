@@ -35,6 +35,12 @@ struct ClientGuard {
         }
     }
 
+    /// Frames received in about the last second; nil on a byte-stream listener.
+    func framesPerSecond(now: Int64) -> Int? {
+        guard let inspection, inspection.scanner?.framing ?? .stream != .stream else { return nil }
+        return inspection.framesPerSecond(now: now)
+    }
+
     /// Whether reads must pass through `inspect` (else they are forwarded untouched).
     var inspects: Bool { inspection?.scanner != nil }
 
@@ -192,7 +198,8 @@ final class ClientInspection {
             self.scanner = FrameScanner(framing: .stream, maxFrameBytes: limits.maxFrameBytes)
             return .forward(count: input.count)
         }
-        if packetMode != .off, packets.recordArrived(scan.framesArrived, now: now) == .overHard {
+        // Frames are counted even without a packet rate limit, for `show conns`.
+        if packets.recordArrived(scan.framesArrived, now: now) == .overHard, packetMode != .off {
             if packetMode == .enforce { return .close(.packetRate) }
             wouldClose.append(.packetRate)
         }
@@ -204,6 +211,8 @@ final class ClientInspection {
         bytes.recordPassed(scan.bytesConsumed, now: now)
         return .forward(count: scan.bytesConsumed)
     }
+
+    func framesPerSecond(now: Int64) -> Int { packets.arrivedPerWindow(now: now) }
 
     /// The end of the rate window that held bytes back.
     var resumeAtNanoseconds: Int64? {

@@ -551,7 +551,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
                 ageNanoseconds: max(0, now - startedAtNanoseconds),
                 idleNanoseconds: clientGuard.timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
                 bytesIn: bytesFromClient, bytesOut: bytesToClient,
-                bufferedBytes: toBackend.count + toClient.count + clientGuard.held.count)
+                bufferedBytes: toBackend.count + toClient.count + clientGuard.held.count,
+                framesPerSecond: clientGuard.framesPerSecond(now: now))
         }
     }
 

@@ -16,6 +16,8 @@ public struct SessionSnapshot: Sendable {
     public let bytesOut: Int
     /// Bytes queued toward either side or held back by a rate limit.
     public let bufferedBytes: Int
+    /// Frames received in about the last second; nil on a listener without framing.
+    public let framesPerSecond: Int?
 }
 
 /// Every relayed connection of the process by id, for `show conns` and `kick`. Touched once

@@ -53,6 +53,12 @@ public struct RateLimiter: Sendable {
         passedInWindow = Self.saturatingAdd(passedInWindow, count)
     }
 
+    /// Units that arrived in the current window, or in the last one if it ended under a window
+    /// ago; 0 after a quiet window. What `show conns` reports as a rate, without a second counter.
+    public func arrivedPerWindow(now: Int64) -> Int {
+        now < windowEndNanoseconds + Self.windowNanoseconds ? Int(arrivedInWindow) : 0
+    }
+
     private mutating func openWindowIfEnded(now: Int64) {
         guard now >= windowEndNanoseconds else { return }
         windowEndNanoseconds = now + Self.windowNanoseconds

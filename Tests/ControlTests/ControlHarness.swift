@@ -16,11 +16,11 @@ final class ControlHarness {
     let adminSocket: String
     private let thread: NativeThread
 
-    convenience init(backend: SocketAddress, guardSection: String = "") throws {
-        try self.init(backendServers: [backend], guardSection: guardSection)
+    convenience init(backend: SocketAddress, guardSection: String = "", listenerKeys: String = "") throws {
+        try self.init(backendServers: [backend], guardSection: guardSection, listenerKeys: listenerKeys)
     }
 
-    init(backendServers: [SocketAddress], guardSection: String = "") throws {
+    init(backendServers: [SocketAddress], guardSection: String = "", listenerKeys: String = "") throws {
         let stamp = "\(getpid())-\(MonotonicClock.nanoseconds())"
         userSocket = "/tmp/bulwark-test-user-\(stamp).sock"
         operatorSocket = "/tmp/bulwark-test-operator-\(stamp).sock"
@@ -35,6 +35,7 @@ final class ControlHarness {
             bind = "127.0.0.1:0"
             mode = "tcp"
             backend = "pool"
+            \(listenerKeys)
             [[backend]]
             name = "pool"
             servers = [\(backendServers.map { "\"\($0)\"" }.joined(separator: ", "))]

@@ -197,4 +197,20 @@ import Testing
         #expect(eventually { harness.servers[0].connectedClients == 0 })
         #expect(try harness.ask("help").hasPrefix("usage\t"))
     }
+
+    @Test func showConnsReportsTheFrameRateOnAFramedListener() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let harness = try ControlHarness(backend: backend.address, listenerKeys: "framing = \"line\"")
+        defer { harness.stop() }
+        let client = try BlockingSocket.connect(to: harness.address)
+        try client.send("a\nb\nc\n")
+        _ = try client.receiveExactly(6)
+        let json = try harness.ask("show conns json")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]])
+        #expect(rows.count == 1)
+        #expect(rows.first?["frame_rate"] as? Int == 3)
+        let text = try harness.ask("show conns")
+        #expect(text.hasPrefix("id\tlistener\tpeer\tage_ms\tidle_ms\tbytes_in\tbytes_out\tbuffered\tframe_rate\n"))
+    }
 }
