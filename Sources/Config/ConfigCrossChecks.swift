@@ -27,10 +27,10 @@ extension ConfigValidator {
     /// The same address twice, or a specific address and the wildcard of its family on the same
     /// port: the second bind would fail (or, with SO_REUSEPORT, silently share the port).
     /// Port 0 never conflicts: the kernel gives each such listener its own port.
-    mutating func checkBindAddresses(_ listeners: [SectionValues]) {
-        let key = ConfigKeys.listenerBind
+    /// `sockets`: each table with the key holding its address, and what to call it in a message.
+    mutating func checkBindAddresses(_ sockets: [(values: SectionValues, key: ConfigKey, noun: String)]) {
         var earlier: [(address: EndpointAddress, line: Int, name: String)] = []
-        for listener in listeners {
+        for (listener, key, noun) in sockets {
             guard let address = listener.address(key), address.port != 0 else { continue }
             let line = listener.line(of: key)
             let conflict = earlier.first {
@@ -38,14 +38,15 @@ extension ConfigValidator {
                     && ($0.address == address || $0.address.isWildcard || address.isWildcard)
             }
             if let conflict {
-                let other = "listener \(TOMLText.quoted(conflict.name)) (line \(conflict.line))"
+                let other = "\(conflict.name) (line \(conflict.line))"
                 if conflict.address == address {
                     report(line: line, key: listener.path(key), "address \(address) is already bound by \(other)")
                 } else {
                     report(line: line, key: listener.path(key), "address \(address) overlaps \(conflict.address) of \(other)")
                 }
             }
-            earlier.append((address, line, listener.rawString(ConfigKeys.listenerName) ?? listener.prefix))
+            let name = listener.rawString(ConfigKeys.listenerName).map { "\(noun) \(TOMLText.quoted($0))" } ?? "\(noun) of \(listener.prefix)"
+            earlier.append((address, line, name))
         }
     }
 

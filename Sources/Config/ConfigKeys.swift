@@ -5,6 +5,7 @@ public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
     case server, log, `guard`, listener, backend, stats
 
     /// `[[listener]]`, `[[backend]]` and `[[stats]]` may appear many times; the others once.
+    /// A lone `[stats]` is read as one `[[stats]]` (the form HAProxy users expect for one socket).
     public var isArrayOfTables: Bool {
         switch self {
         case .server, .log, .guard: return false
@@ -312,6 +313,14 @@ public enum ConfigKeys {
     public static let statsMaxClients = ConfigKey(
         section: .stats, name: "max_clients", kind: .integer(1...1024), defaultValue: .integer(16),
         doc: "Clients connected at once on this socket; past it new ones are closed at once.")
+    public static let statsIdleTimeout = ConfigKey(
+        section: .stats, name: "idle_timeout", kind: .duration(.seconds(1)...Duration.seconds(86_400)),
+        defaultValue: .string("30s"),
+        doc: "A client that sends and reads nothing for this long is closed (checked every second), so idle clients cannot hold every slot.")
+    public static let statsMetricsBind = ConfigKey(
+        section: .stats, name: "metrics_bind", kind: .listenAddress, presence: .optional(absentText: "off"),
+        doc: "Also serve GET /metrics (Prometheus text format) over HTTP on this TCP address, like \"127.0.0.1:9145\"; "
+            + "its clients count against this entry's max_clients and idle_timeout. Anyone who can connect reads the counters: bind to loopback or firewall it.")
 
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
@@ -327,7 +336,7 @@ public enum ConfigKeys {
         + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
         + listenerOverrides
         + [backendName, backendServers, backendConnectTimeout]
-        + [statsSocket, statsMode, statsUser, statsGroup, statsLevel, statsMaxClients]
+        + [statsSocket, statsMode, statsUser, statsGroup, statsLevel, statsMaxClients, statsIdleTimeout, statsMetricsBind]
 
     public static func keys(in section: ConfigSection) -> [ConfigKey] {
         all.filter { $0.section == section }

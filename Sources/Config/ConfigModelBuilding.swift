@@ -55,10 +55,11 @@ extension StatsSocketConfig {
               let mode = values.integer(ConfigKeys.statsMode),
               let levelName = values.text(ConfigKeys.statsLevel),
               let level = StatsLevel(rawValue: levelName),
-              let maxClients = values.integer(ConfigKeys.statsMaxClients) else { return nil }
+              let maxClients = values.integer(ConfigKeys.statsMaxClients),
+              let idleTimeout = values.duration(ConfigKeys.statsIdleTimeout) else { return nil }
         self.init(path: path, mode: UInt32(mode), user: values.text(ConfigKeys.statsUser),
                   group: values.text(ConfigKeys.statsGroup), level: level, maxClients: maxClients,
-                  line: values.table.line)
+                  idleTimeout: idleTimeout, metricsBind: values.address(ConfigKeys.statsMetricsBind), line: values.table.line)
     }
 }
 
@@ -98,14 +99,15 @@ enum ConfigDefaults {
         return timeout
     }()
 
-    static let stats: (mode: UInt32, level: StatsLevel, maxClients: Int) = {
+    static let stats: (mode: UInt32, level: StatsLevel, maxClients: Int, idleTimeout: Duration) = {
         let values = readEmpty(.stats)
         guard let mode = values.integer(ConfigKeys.statsMode),
               let level = values.text(ConfigKeys.statsLevel).flatMap(StatsLevel.init(rawValue:)),
-              let maxClients = values.integer(ConfigKeys.statsMaxClients) else {
+              let maxClients = values.integer(ConfigKeys.statsMaxClients),
+              let idleTimeout = values.duration(ConfigKeys.statsIdleTimeout) else {
             preconditionFailure("ConfigKeys: the [[stats]] defaults do not decode")
         }
-        return (UInt32(mode), level, maxClients)
+        return (UInt32(mode), level, maxClients, idleTimeout)
     }()
 
     /// A section with every key left out: required keys are missing, the rest take defaults.

@@ -42,7 +42,8 @@ struct ConfigValidator {
         checkUnique(listeners, key: ConfigKeys.listenerName, noun: "listener name")
         checkUnique(backends, key: ConfigKeys.backendName, noun: "backend name")
         checkUnique(stats, key: ConfigKeys.statsSocket, noun: "stats socket path", normalize: Self.normalizedPath)
-        checkBindAddresses(listeners)
+        checkBindAddresses(listeners.map { ($0, ConfigKeys.listenerBind, "listener") }
+                           + stats.map { ($0, ConfigKeys.statsMetricsBind, "stats metrics_bind") })
         checkBackendReferences(listeners: listeners, backends: backends)
         let guardModel = guardConfig(guardValues)
         let listenerSettings = listeners.map { listenerGuardSettings($0, guard: guardValues) }
@@ -84,6 +85,8 @@ struct ConfigValidator {
                 tables[section] = [table]
             case (true, .tableArray(let list)):
                 tables[section] = list
+            case (true, .table(let table)) where section == .stats:
+                tables[section] = [table]
             case (false, _):
                 report(line: entry.line, key: entry.key, "must be a table: write \(section.header) on a line of its own, then its keys")
             case (true, _):

@@ -231,7 +231,10 @@ extension ConfigValidator {
               let globalCap = guardValues.integer(ConfigKeys.guardMaxConnections) else { return }
         let listenerCaps = listeners.compactMap { $0.integer(ConfigKeys.listenerMaxConnections) }
         guard listenerCaps.count == listeners.count else { return }
-        let statsClients = stats.compactMap { $0.integer(ConfigKeys.statsMaxClients) }
+        // A stats entry with metrics_bind has a second listening socket with its own clients.
+        let statsClients = stats.compactMap { entry in
+            entry.integer(ConfigKeys.statsMaxClients).map { (1 + $0) * (entry.value(ConfigKeys.statsMetricsBind) == nil ? 1 : 2) }
+        }
         guard statsClients.count == stats.count else { return }
         let capsSum: Int? = !listenerCaps.isEmpty && !listenerCaps.contains(0) ? listenerCaps.reduce(0, +) : nil
 
@@ -239,7 +242,7 @@ extension ConfigValidator {
         let filesEach = FileBudget.filesPerConnection(relayMode: relays)
         let serverCount = backends.reduce(0) { $0 + ($1.addresses(ConfigKeys.backendServers)?.count ?? 0) }
         let reserve = FileBudget.reserveFiles(listenerCount: listeners.count, backendServerCount: serverCount,
-                                              statsSockets: stats.count + statsClients.reduce(0, +))
+                                              statsSockets: statsClients.reduce(0, +))
         let eachText = relays ? "socket, timerfd and backend socket each" : "socket and timerfd each"
         func needed(_ connections: Int) -> Int { connections * filesEach + reserve }
         let tail = "open files (\(eachText), plus \(reserve) reserved), more than guard.max_files (\(maxFiles))"

@@ -39,14 +39,20 @@ public struct StatsSocketConfig: Sendable, Equatable {
     public var level: StatsLevel
     /// Clients connected at once, 1...1024; past it new ones are closed at once.
     public var maxClients: Int
+    /// A client silent (sending and reading nothing) this long is closed.
+    public var idleTimeout: Duration
+    /// Where GET /metrics is served over HTTP; nil: not served.
+    public var metricsBind: EndpointAddress?
     /// Line of the `[[stats]]` header, for messages at run time.
     public var line: Int
 
     public init(
         path: String, mode: UInt32 = StatsSocketConfig.defaultMode, user: String? = nil, group: String? = nil,
         level: StatsLevel = StatsSocketConfig.defaultLevel, maxClients: Int = StatsSocketConfig.defaultMaxClients,
-        line: Int = 0
+        idleTimeout: Duration = StatsSocketConfig.defaultIdleTimeout, metricsBind: EndpointAddress? = nil, line: Int = 0
     ) {
+        self.idleTimeout = idleTimeout
+        self.metricsBind = metricsBind
         self.path = path
         self.mode = mode
         self.user = user
@@ -62,6 +68,7 @@ public struct StatsSocketConfig: Sendable, Equatable {
     public static let defaultMode: UInt32 = ConfigDefaults.stats.mode
     public static let defaultLevel: StatsLevel = ConfigDefaults.stats.level
     public static let defaultMaxClients: Int = ConfigDefaults.stats.maxClients
+    public static let defaultIdleTimeout: Duration = ConfigDefaults.stats.idleTimeout
 }
 
 /// `mode` values: 3 or 4 octal digits in a string ("0600", "660"), at most "0777". No "0o"

@@ -27,10 +27,13 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     static let maxDiscardBytes = 256 * 1024
     /// Last time the client sent or read anything; the server closes clients idle too long.
     private var lastActivityNanoseconds = MonotonicClock.nanoseconds()
+    /// On a `metrics_bind` server: the HTTP request being read (its lines come in as commands do).
+    private var httpRequest: MetricsHTTPRequest?
 
     init(fd: Int32, server: StatsServer) {
         self.fd = fd
         self.server = server
+        if server.service == .metrics { httpRequest = MetricsHTTPRequest() }
     }
 
     func start() {
@@ -81,7 +84,7 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             return
         case .endOfStream:
             // A client that sent its command and shut its side (socat, nc -q) still gets the answer.
-            if !input.isEmpty { answer(String(decoding: input, as: UTF8.self)) }
+            if !input.isEmpty && httpRequest == nil { answer(String(decoding: input, as: UTF8.self)) }
             input.removeAll()
             closeWhenFlushed = true
         case .transferred(let count):
@@ -89,7 +92,8 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             answerPendingLines()
             if !hasPendingLine && input.count > Self.maxLineBytes {
                 input.removeAll()
-                write("error: command line longer than \(Self.maxLineBytes) bytes\n\n")
+                write(httpRequest != nil ? MetricsHTTPRequest.response(431, "Request Header Fields Too Large")
+                                         : "error: command line longer than \(Self.maxLineBytes) bytes\n\n")
                 discardedBytes = 0
             }
         }
@@ -113,9 +117,21 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
               let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: input[..<newline], as: UTF8.self)
             input.removeSubrange(...newline)
-            answer(line)
-            if !interactive { closeWhenFlushed = true }
+            if httpRequest != nil {
+                takeHTTPLine(line)
+            } else {
+                answer(line)
+                if !interactive { closeWhenFlushed = true }
+            }
         }
+    }
+
+    /// One line of an HTTP request head; the response once the head is complete, then close.
+    private func takeHTTPLine(_ line: String) {
+        let context = server.context
+        guard let response = httpRequest?.take(line: line, body: { Metrics.exposition(Metrics.families(context)) }) else { return }
+        write(response)
+        closeWhenFlushed = true
     }
 
     /// Runs one command line and queues its answer, ended by an empty line.

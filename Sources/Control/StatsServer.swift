@@ -5,15 +5,25 @@ import Glibc
 import Synchronization
 
 /// One configured stats socket on the engine: accepts up to `max_clients` clients at once (more
-/// get an error line and are closed) and runs their commands at the socket's level. A timerfd
-/// ticks every second: it closes clients idle for `clientIdleNanoseconds`, and retries accepting
-/// after the process ran out of fds (no spinning on a socket that stays readable).
+/// get an error and are closed) and runs their commands at the socket's level, or (for
+/// `metrics_bind`) answers Prometheus scrapes over HTTP. A timerfd ticks every second: it
+/// closes clients idle for the entry's `idle_timeout`, and retries accepting after the process
+/// ran out of fds (no spinning on a socket that stays readable).
 public final class StatsServer: EventHandler, @unchecked Sendable {  // @unchecked: `registration`, `fd`, `tickFD`, `paused` and `connections` are only touched while holding `lock`
+    /// What the clients of a server speak.
+    public enum Service: Sendable {
+        /// Command lines on the Unix socket `path`.
+        case commands
+        /// HTTP GET /metrics on the TCP address `metrics_bind`.
+        case metrics
+    }
+
     let config: StatsSocketConfig
+    let service: Service
     let context: ControlContext
     let engine: Engine
-    /// A stats client that sends and reads nothing for this long is closed (it holds a slot).
-    public static let clientIdleNanoseconds: Int64 = 30_000_000_000
+    /// A client that sends and reads nothing for this long is closed (it holds a slot).
+    private let clientIdleNanoseconds: Int64
     private static let socketSource = 0
     private static let tickSource = 1
 
@@ -27,11 +37,21 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     private let boundFile: (device: UInt64, inode: UInt64)?
     private let clients = Atomic<Int>(0)
 
-    /// Creates the socket file now (so a bad path fails at start-up), owned and moded as configured.
-    public init(config: StatsSocketConfig, context: ControlContext) throws(SystemError) {
+    /// Creates the socket now (so a bad path or address fails at start-up): for `.commands` the
+    /// socket file, owned and moded as configured; for `.metrics` a TCP socket on `metrics_bind`.
+    public init(config: StatsSocketConfig, service: Service = .commands, context: ControlContext) throws(SystemError) {
         self.config = config
+        self.service = service
         self.context = context
         engine = context.runtime.engine
+        let (seconds, attoseconds) = config.idleTimeout.components
+        clientIdleNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        if service == .metrics {
+            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: EINVAL) }
+            fd = try Sockets.listeningSocket(at: SocketAddress(endpoint: bind), backlog: 64)
+            boundFile = nil
+            return
+        }
         fd = try UnixSockets.listeningSocket(path: config.path, mode: config.mode)
         boundFile = UnixSockets.fileIdentity(path: config.path)
         if config.user != nil || config.group != nil {
@@ -90,7 +110,8 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         // Connections start outside the server's lock (each takes its own).
         for client in accepted {
             guard clients.load(ordering: .relaxed) < config.maxClients else {
-                let refusal = Array("error: too many stats clients (max_clients \(config.maxClients))\n\n".utf8)
+                let message = "error: too many stats clients (max_clients \(config.maxClients))\n\n"
+                let refusal = Array((service == .metrics ? MetricsHTTPRequest.response(503, "Service Unavailable") : message).utf8)
                 _ = refusal.withUnsafeBytes { try? Sockets.send(client, from: $0) }
                 FileDescriptors.close(client)
                 continue
@@ -115,13 +136,16 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
             return Array(connections.values)
         }
         let now = MonotonicClock.nanoseconds()
-        for connection in idle { connection.closeIfIdle(now: now, limitNanoseconds: Self.clientIdleNanoseconds) }
+        for connection in idle { connection.closeIfIdle(now: now, limitNanoseconds: clientIdleNanoseconds) }
     }
 
     func connectionClosed(_ connection: StatsConnection) {
         clients.subtract(1, ordering: .relaxed)
         lock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(connection)) }
     }
+
+    /// The address a `.metrics` server listens on (with the port the kernel picked for port 0).
+    public var localAddress: SocketAddress? { lock.withLock { fd >= 0 ? try? Sockets.localAddress(fd) : nil } }
 
     /// Stats clients connected now.
     public var connectedClients: Int { clients.load(ordering: .relaxed) }

@@ -36,7 +36,7 @@ public final class BackendPool: Sendable {
 }
 
 extension SocketAddress {
-    init(endpoint: EndpointAddress) {
+    public init(endpoint: EndpointAddress) {
         // The config layer has validated the address: 4 or 16 bytes.
         self = SocketAddress(addressBytes: endpoint.bytes, port: endpoint.port)!
     }

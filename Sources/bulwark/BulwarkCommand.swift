@@ -81,6 +81,14 @@ extension BulwarkCommand {
                     } catch {
                         throw StartError(description: "stats socket \(socket.path): \(error)")
                     }
+                    guard let bind = socket.metricsBind else { continue }
+                    do {
+                        let server = try StatsServer(config: socket, service: .metrics, context: context)
+                        statsServers.append(server)
+                        try server.start()
+                    } catch {
+                        throw StartError(description: "stats metrics_bind \(bind): \(error)")
+                    }
                 }
             } catch {
                 for server in statsServers { server.close() }

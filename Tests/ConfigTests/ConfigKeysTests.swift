@@ -25,7 +25,7 @@ struct ConfigKeysTests {
             "listener.max_receive_buffer", "listener.max_send_buffer",
             "listener.tcp_defer_accept", "listener.keepalive_idle", "listener.keepalive_interval", "listener.keepalive_count",
             "backend.name", "backend.servers", "backend.connect_timeout",
-            "stats.socket", "stats.mode", "stats.user", "stats.group", "stats.level", "stats.max_clients",
+            "stats.socket", "stats.mode", "stats.user", "stats.group", "stats.level", "stats.max_clients", "stats.idle_timeout", "stats.metrics_bind",
         ])
     }
 
@@ -59,7 +59,7 @@ struct ConfigKeysTests {
             "listener.keepalive_count=inherits [guard].keepalive_count",
             "backend.name=required", "backend.servers=required", #"backend.connect_timeout="3s""#,
             "stats.socket=required", #"stats.mode="0600""#, "stats.user=Bulwark's user", "stats.group=Bulwark's group",
-            #"stats.level="user""#, "stats.max_clients=16",
+            #"stats.level="user""#, "stats.max_clients=16", #"stats.idle_timeout="30s""#, "stats.metrics_bind=off",
         ])
         #expect(ConfigKeys.all.filter(\.isRequired).map(\.name) == ["name", "bind", "mode", "backend", "name", "servers", "socket"])
         #expect(ConfigKeys.guardMaxFrame.defaultValue == .string("64KiB"))

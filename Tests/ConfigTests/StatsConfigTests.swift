@@ -200,11 +200,30 @@ struct StatsConfigTests {
 
     @Test func unknownKeysAndShape() {
         #expect(statsIssues([[#"socket = "/tmp/a.sock""#, #"path = "/tmp/b.sock""#]]) == [
-            #"t.toml:3: stats[0].path: unknown key "path" in [[stats]]; known keys: socket, mode, user, group, level, max_clients"#,
+            #"t.toml:3: stats[0].path: unknown key "path" in [[stats]]; known keys: socket, mode, user, group, level, max_clients, idle_timeout, metrics_bind"#,
         ])
-        #expect(issues("[stats]\nsocket = \"/tmp/a.sock\"\n" + listenerAndBackend) == [
+        #expect(issues("stats = 1\n" + listenerAndBackend) == [
             "t.toml:1: stats: must be an array of tables: write [[stats]] before each entry",
         ])
+    }
+
+    /// A lone `[stats]` table is one stats socket (the way the HAProxy-minded write it).
+    @Test func aSingleStatsTableIsOneSocket() throws {
+        let config = try ConfigParser.parse(text: "[stats]\nsocket = \"/tmp/a.sock\"\nmetrics_bind = \"127.0.0.1:9145\"\nidle_timeout = \"5s\"\n"
+                                            + listenerAndBackend, file: "t.toml")
+        #expect(config.stats.map(\.path) == ["/tmp/a.sock"])
+        #expect(config.stats.first?.metricsBind == .ipv4(127, 0, 0, 1, port: 9145))
+        #expect(config.stats.first?.idleTimeout == .seconds(5))
+    }
+
+    @Test func metricsBindIsCheckedLikeAListenerAddress() {
+        #expect(statsIssues([[#"socket = "/tmp/a.sock""#, #"metrics_bind = "localhost:9145""#]]).first?
+            .hasPrefix("t.toml:3: stats[0].metrics_bind: ") == true)
+        let clash = issues("[[stats]]\nsocket = \"/tmp/a.sock\"\nmetrics_bind = \"127.0.0.1:7000\"\n"
+                           + listenerAndBackend)
+        #expect(clash.contains { $0.contains("metrics_bind: address 127.0.0.1:7000 is already bound by listener") }, "\(clash)")
+        #expect(statsIssues([[#"socket = "/tmp/a.sock""#, #"idle_timeout = "0s""#]]).first?
+            .hasPrefix("t.toml:3: stats[0].idle_timeout: ") == true)
     }
 
     /// Every error of every socket is reported at once, by line.

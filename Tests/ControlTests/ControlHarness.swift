@@ -16,11 +16,12 @@ final class ControlHarness {
     let adminSocket: String
     private let thread: NativeThread
 
-    convenience init(backend: SocketAddress, guardSection: String = "", listenerKeys: String = "") throws {
-        try self.init(backendServers: [backend], guardSection: guardSection, listenerKeys: listenerKeys)
+    convenience init(backend: SocketAddress, guardSection: String = "", listenerKeys: String = "", userStatsKeys: String = "") throws {
+        try self.init(backendServers: [backend], guardSection: guardSection, listenerKeys: listenerKeys, userStatsKeys: userStatsKeys)
     }
 
-    init(backendServers: [SocketAddress], guardSection: String = "", listenerKeys: String = "") throws {
+    /// `userStatsKeys`: more keys for the `user` socket's entry (`metrics_bind`, `idle_timeout`).
+    init(backendServers: [SocketAddress], guardSection: String = "", listenerKeys: String = "", userStatsKeys: String = "") throws {
         let stamp = "\(getpid())-\(MonotonicClock.nanoseconds())"
         userSocket = "/tmp/bulwark-test-user-\(stamp).sock"
         operatorSocket = "/tmp/bulwark-test-operator-\(stamp).sock"
@@ -43,6 +44,7 @@ final class ControlHarness {
             socket = "\(userSocket)"
             level = "user"
             max_clients = 4
+            \(userStatsKeys)
             [[stats]]
             socket = "\(operatorSocket)"
             level = "operator"
@@ -56,6 +58,7 @@ final class ControlHarness {
         runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: false)
         let context = ControlContext(runtime: runtime, configPath: "control-test.toml", configText: text, version: "test")
         servers = try config.stats.map { try StatsServer(config: $0, context: context) }
+            + config.stats.filter { $0.metricsBind != nil }.map { try StatsServer(config: $0, service: .metrics, context: context) }
         for server in servers { try server.start() }
         let runtime = self.runtime
         thread = try NativeThread.start(name: "test-gateway") { try? runtime.run() }
