@@ -67,3 +67,5 @@ int bulwark_gettid(void) { return (int)syscall(SYS_gettid); }
 
 void bulwark_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
+
+_Thread_local int bulwark_counter_stripe = 0;

@@ -145,6 +145,7 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
     }
 
     private func workerLoop(_ context: WorkerContext) {
+        StripedCounter.assignStripe(workerIndex: context.index)
         while true {
             leaderLock.lock()
             if stopping.load(ordering: .acquiring) {

@@ -3,28 +3,28 @@ import SysGuard
 
 /// SysGuard's verdicts counted by reason: connections refused at accept, connections closed by
 /// a limit, and what dry-run limits would have done. These counts are what the stats socket
-/// shows. Updated once per refused or closed connection, never per packet.
-public final class GuardCounters: @unchecked Sendable {  // @unchecked: the tables are only touched while holding `lock`
-    private let lock = PthreadLock()
-    private var refused = Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0, 0) })
-    private var wouldRefuse = Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0, 0) })
-    private var closed = Dictionary(uniqueKeysWithValues: CloseReason.allCases.map { ($0, 0) })
-    private var wouldClose = Dictionary(uniqueKeysWithValues: CloseReason.allCases.map { ($0, 0) })
+/// shows. Updated once per refused or closed connection, never per packet; each count is striped
+/// per worker thread (the tables themselves never change after init, so no lock).
+public final class GuardCounters: Sendable {
+    private let refused = Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0, StripedCounter()) })
+    private let wouldRefuse = Dictionary(uniqueKeysWithValues: RefusalReason.allCases.map { ($0, StripedCounter()) })
+    private let closed = Dictionary(uniqueKeysWithValues: CloseReason.allCases.map { ($0, StripedCounter()) })
+    private let wouldClose = Dictionary(uniqueKeysWithValues: CloseReason.allCases.map { ($0, StripedCounter()) })
 
     public init() {}
 
-    func countRefusal(_ reason: RefusalReason) { lock.withLock { refused[reason, default: 0] += 1 } }
+    func countRefusal(_ reason: RefusalReason) { refused[reason]?.increment() }
 
     func countWouldRefuse(_ reasons: RefusalReasons) {
         guard !reasons.isEmpty else { return }
-        lock.withLock { for reason in reasons.reasons { wouldRefuse[reason, default: 0] += 1 } }
+        for reason in reasons.reasons { wouldRefuse[reason]?.increment() }
     }
 
-    func countClose(_ reason: CloseReason) { lock.withLock { closed[reason, default: 0] += 1 } }
-    func countWouldClose(_ reason: CloseReason) { lock.withLock { wouldClose[reason, default: 0] += 1 } }
+    func countClose(_ reason: CloseReason) { closed[reason]?.increment() }
+    func countWouldClose(_ reason: CloseReason) { wouldClose[reason]?.increment() }
 
-    public func refusals(_ reason: RefusalReason) -> Int { lock.withLock { refused[reason] ?? 0 } }
-    public func dryRunRefusals(_ reason: RefusalReason) -> Int { lock.withLock { wouldRefuse[reason] ?? 0 } }
-    public func closes(_ reason: CloseReason) -> Int { lock.withLock { closed[reason] ?? 0 } }
-    public func dryRunCloses(_ reason: CloseReason) -> Int { lock.withLock { wouldClose[reason] ?? 0 } }
+    public func refusals(_ reason: RefusalReason) -> Int { refused[reason]?.value ?? 0 }
+    public func dryRunRefusals(_ reason: RefusalReason) -> Int { wouldRefuse[reason]?.value ?? 0 }
+    public func closes(_ reason: CloseReason) -> Int { closed[reason]?.value ?? 0 }
+    public func dryRunCloses(_ reason: CloseReason) -> Int { wouldClose[reason]?.value ?? 0 }
 }

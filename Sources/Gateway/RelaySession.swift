@@ -596,8 +596,8 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         if connectedServer >= 0 { context.backend.serverStatistics[Int(connectedServer)].live.decrement() }
         let statistics = context.statistics
         statistics.active.decrement()
-        statistics.bytesFromClients.add(bytesFromClient, ordering: .relaxed)
-        statistics.bytesToClients.add(bytesToClient, ordering: .relaxed)
+        statistics.bytesFromClients.add(bytesFromClient)
+        statistics.bytesToClients.add(bytesToClient)
         switch reason {
         case .normal: statistics.closedNormally.increment()
         case .error: statistics.closedOnError.increment()

@@ -1,35 +1,35 @@
 import BulwarkSys
 import Synchronization
 
-/// Counters of one listener. Hot-path updates are relaxed atomics touched once per connection
-/// (bytes are added when a connection closes), never per packet.
+/// Counters of one listener. Each is striped per worker thread (summed when read), touched once
+/// per connection (bytes are added when a connection closes), never per packet.
 public final class ListenerStatistics: Sendable {
-    public let accepted = Atomic<Int>(0)
-    public let active = Atomic<Int>(0)
+    public let accepted = StripedCounter()
+    public let active = StripedCounter()
     /// Accepted, then closed at once by SysGuard (by reason in GuardCounters).
-    public let refused = Atomic<Int>(0)
+    public let refused = StripedCounter()
     /// accept4 failed for lack of fds or memory and accepting was paused.
-    public let acceptPauses = Atomic<Int>(0)
+    public let acceptPauses = StripedCounter()
     /// Connections closed because no backend server could be reached.
-    public let backendUnavailable = Atomic<Int>(0)
+    public let backendUnavailable = StripedCounter()
     /// Connections closed because a peer reset or a socket error broke the pair.
-    public let closedOnError = Atomic<Int>(0)
-    public let closedNormally = Atomic<Int>(0)
+    public let closedOnError = StripedCounter()
+    public let closedNormally = StripedCounter()
     /// Bytes read from clients (relayed toward backends), added when a connection closes.
-    public let bytesFromClients = Atomic<Int>(0)
+    public let bytesFromClients = StripedCounter()
     /// Bytes read from backends (relayed toward clients), added when a connection closes.
-    public let bytesToClients = Atomic<Int>(0)
+    public let bytesToClients = StripedCounter()
 
     public init() {}
 }
 
-/// Counters of one backend.
+/// Counters of one backend, striped per worker thread.
 public final class BackendStatistics: Sendable {
-    public let connectAttempts = Atomic<Int>(0)
-    public let connectFailures = Atomic<Int>(0)
-    public let connectTimeouts = Atomic<Int>(0)
+    public let connectAttempts = StripedCounter()
+    public let connectFailures = StripedCounter()
+    public let connectTimeouts = StripedCounter()
     /// Client connections for which every server failed.
-    public let exhausted = Atomic<Int>(0)
+    public let exhausted = StripedCounter()
 
     public init() {}
 }
@@ -45,8 +45,8 @@ public final class ServerStatistics: @unchecked Sendable {  // @unchecked: `last
     public enum State: String, Sendable { case unknown, up, down }
 
     /// Relayed connections open to this server now.
-    public let live = Atomic<Int>(0)
-    public let failures = Atomic<Int>(0)
+    public let live = StripedCounter()
+    public let failures = StripedCounter()
     /// 0 unknown (never tried), 1 up (the last connect succeeded), 2 down (it failed).
     private let stateCode = Atomic<Int>(0)
     private let lock = PthreadLock()

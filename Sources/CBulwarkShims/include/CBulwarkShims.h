@@ -43,4 +43,20 @@ int bulwark_gettid(void);
 /// pthread_setname_np for the calling thread (names show in top -H and /proc).
 void bulwark_set_thread_name(const char *name);
 
+// Striped counters (BulwarkSys.StripedCounter): each thread adds to its own cache line, chosen
+// by a thread-local stripe, so counting never bounces a line between cores.
+
+/// The calling thread's counter stripe (0 until set; engine workers set their own).
+extern _Thread_local int bulwark_counter_stripe;
+
+static inline int bulwark_counter_stripe_get(void) { return bulwark_counter_stripe; }
+static inline void bulwark_counter_stripe_set(int stripe) { bulwark_counter_stripe = stripe; }
+
+/// Relaxed atomic add and load: a stripe may still be shared (more threads than stripes, or
+/// threads outside the engine on stripe 0), and a reader sums while writers add.
+static inline void bulwark_relaxed_add(int64_t *slot, int64_t amount) {
+    __atomic_fetch_add(slot, amount, __ATOMIC_RELAXED);
+}
+static inline int64_t bulwark_relaxed_load(const int64_t *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
+
 #endif
