@@ -70,6 +70,9 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         }
     }
 
+    /// Bytes held for this client: answers not yet sent and input not yet answered.
+    var heldBytes: Int { lock.withLock { output.count - outputOffset + input.count } }
+
     private var hasPendingLine: Bool { input.contains(UInt8(ascii: "\n")) }
 
     func engineStopped() { lock.withLock { close() } }

@@ -147,6 +147,13 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     /// The address a `.metrics` server listens on (with the port the kernel picked for port 0).
     public var localAddress: SocketAddress? { lock.withLock { fd >= 0 ? try? Sockets.localAddress(fd) : nil } }
 
+    /// Bytes held for all clients now (queued answers and unanswered input): what a client that
+    /// never reads can make the gateway keep.
+    public var heldBytes: Int {
+        let open = lock.withLock { Array(connections.values) }
+        return open.reduce(0) { $0 + $1.heldBytes }
+    }
+
     /// Stats clients connected now.
     public var connectedClients: Int { clients.load(ordering: .relaxed) }
 

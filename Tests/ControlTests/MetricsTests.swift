@@ -91,4 +91,28 @@ import Testing
         let elapsed = (MonotonicClock.nanoseconds() - started) / 1_000_000
         #expect(elapsed >= 1000 && elapsed < 4000, "closed after \(elapsed) ms")
     }
+
+    /// A client that sends command after command and never reads: answering stops once 64 KiB
+    /// are queued (reading it pauses, so its input waits in the kernel), and the idle timeout
+    /// closes it.
+    @Test func aClientThatNeverReadsHoldsABoundedAmountAndIsClosed() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let harness = try ControlHarness(backend: backend.address, userStatsKeys: "idle_timeout = \"1s\"")
+        defer { harness.stop() }
+        let greedy = BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket), timeoutMilliseconds: 200)
+        try greedy.send("prompt\n")
+        let request = Array(String(repeating: "show metrics\n", count: 100).utf8)
+        var sent = 0
+        var peak = 0
+        while sent < 4_000_000, (try? greedy.sendAll(request)) != nil {
+            sent += request.count
+            peak = max(peak, harness.servers[0].heldBytes)
+        }
+        peak = max(peak, harness.servers[0].heldBytes)
+        #expect(sent > 0)
+        #expect(peak >= 64 * 1024, "answers were queued up to the bound (\(peak) bytes)")
+        #expect(peak < 256 * 1024, "held \(peak) bytes for a client that never reads")
+        #expect(eventually { harness.servers[0].connectedClients == 0 }, "closed by the idle timeout")
+    }
 }
