@@ -16,4 +16,14 @@ public enum WallClock {
         clock_gettime(CLOCK_REALTIME, &now)
         return Int64(now.tv_sec)
     }
+
+    /// Now as "2026-11-21T11:05:00Z" (UTC), for messages operators read.
+    public static func isoTimestamp() -> String {
+        var seconds = time_t(secondsSinceEpoch())
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }

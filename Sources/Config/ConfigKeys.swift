@@ -114,6 +114,10 @@ public enum ConfigKeys {
     public static let highWater = ConfigKey(
         section: .server, name: "high_water", kind: .byteSize(1...(1 << 30)), defaultValue: .string("256KiB"),
         doc: "Per-direction relay queue high-water mark: above it the other side stops being read.")
+    public static let drainTimeout = ConfigKey(
+        section: .server, name: "drain_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("30s"),
+        doc: "On a graceful stop (SIGTERM), an upgrade or a reload that needs a new worker: how long a worker that stopped accepting "
+            + "keeps serving its open connections before closing the rest; \"0s\" closes them at once.")
 
     // MARK: [log]
 
@@ -324,7 +328,7 @@ public enum ConfigKeys {
 
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
-        [workers, highWater, logLevel]
+        [workers, highWater, drainTimeout, logLevel]
         + [
             guardMaxFiles, guardMaxConnections, guardSampleInterval,
             guardMaxLoad, guardLoadClear, guardMaxMemoryUsedPercent, guardMemoryUsedClearPercent,

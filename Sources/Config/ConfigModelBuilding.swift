@@ -9,8 +9,9 @@ extension ServerConfig {
         case .integer(let count)?: workers = count
         default: return nil
         }
-        guard let highWaterBytes = values.integer(ConfigKeys.highWater) else { return nil }
-        self.init(workers: workers, highWaterBytes: highWaterBytes)
+        guard let highWaterBytes = values.integer(ConfigKeys.highWater),
+              let drainTimeout = values.duration(ConfigKeys.drainTimeout) else { return nil }
+        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout)
     }
 }
 

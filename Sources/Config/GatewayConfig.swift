@@ -38,10 +38,13 @@ public struct ServerConfig: Sendable, Equatable {
     public var workers: Int?
     /// Per-direction relay queue high-water mark: above it the other side stops being read.
     public var highWaterBytes: Int
+    /// How long a draining worker keeps serving open connections before closing them.
+    public var drainTimeout: Duration
 
-    public init(workers: Int?, highWaterBytes: Int) {
+    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30)) {
         self.workers = workers
         self.highWaterBytes = highWaterBytes
+        self.drainTimeout = drainTimeout
     }
 
     /// `[server]` with every key left out.

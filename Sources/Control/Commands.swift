@@ -42,6 +42,12 @@ public enum Commands {
         Command(words: ["set", "guard"], arguments: "KEY VALUE",
                 summary: "change a [guard] limit live (validated like the file; applies from the next decision)",
                 level: .admin) { arguments, context throws(CommandError) in try setGuard(arguments, context) },
+        Command(words: ["reload"], arguments: "",
+                summary: "ask the master to reload the config file (as SIGHUP); the outcome shows in show info",
+                level: .admin) { arguments, context throws(CommandError) in try lifecycle("reload", arguments, context) },
+        Command(words: ["upgrade"], arguments: "",
+                summary: "ask the master to start the binary at its path (as SIGUSR2); the outcome shows in show info",
+                level: .admin) { arguments, context throws(CommandError) in try lifecycle("upgrade", arguments, context) },
         Command(words: ["disable", "listener"], arguments: "NAME",
                 summary: "stop accepting on a listener; its connections are untouched",
                 level: .operator) { arguments, context throws(CommandError) in
@@ -94,6 +100,10 @@ public enum Commands {
             ("guard_swap_tripped", .boolean(pressure.swapTripped)),
             ("config_file", .string(context.configPath)),
             ("config_loaded_at", .integer(Int(context.loadedAtEpochSeconds))),
+            ("master_pid", context.masterPID.map { .integer(Int($0)) } ?? .null),
+            ("last_reload", context.note("last_reload").map { .string($0) } ?? .null),
+            ("last_upgrade", context.note("last_upgrade").map { .string($0) } ?? .null),
+            ("draining", .boolean(runtime.isDraining)),
         ])
     }
 
@@ -315,6 +325,17 @@ public enum Commands {
         }
         try context.setGuard(override)
         return .message("guard.\(override.key.name) = \(override.value.tomlText)")
+    }
+
+    // MARK: reload / upgrade
+
+    static func lifecycle(_ action: String, _ arguments: [String], _ context: ControlContext) throws(CommandError) -> Report {
+        guard arguments.isEmpty else { throw CommandError("usage: \(action)") }
+        guard let request = context.lifecycleRequest, let master = context.masterPID else {
+            throw CommandError("no master process: this gateway was not started by 'bulwark run'")
+        }
+        guard request(action) else { throw CommandError("cannot reach the master process (pid \(master))") }
+        return .message("\(action) requested from the master (pid \(master)); show info reports last_\(action)")
     }
 
     // MARK: enable / disable listener

@@ -39,13 +39,22 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
 
     /// Creates the socket now (so a bad path or address fails at start-up): for `.commands` the
     /// socket file, owned and moded as configured; for `.metrics` a TCP socket on `metrics_bind`.
-    public init(config: StatsSocketConfig, service: Service = .commands, context: ControlContext) throws(SystemError) {
+    /// With `listeningFD`, takes a socket the master process bound (file, owner and mode done).
+    public init(config: StatsSocketConfig, service: Service = .commands, context: ControlContext,
+                listeningFD: Int32? = nil) throws(SystemError) {
         self.config = config
         self.service = service
         self.context = context
         engine = context.runtime.engine
         let (seconds, attoseconds) = config.idleTimeout.components
         clientIdleNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        if let listeningFD {
+            try FileDescriptors.setNonBlocking(listeningFD)
+            fd = listeningFD
+            // The master removes the file when the service stops; a worker never does.
+            boundFile = nil
+            return
+        }
         if service == .metrics {
             guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: EINVAL) }
             fd = try Sockets.listeningSocket(at: SocketAddress(endpoint: bind), backlog: 64)
@@ -64,6 +73,27 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
                 throw error
             }
         }
+    }
+
+    /// Binds a stats entry's socket as `.commands` or `.metrics` would, for the master process
+    /// to hand to workers: the socket file with its owner and mode, or the TCP socket.
+    public static func bindSocket(_ config: StatsSocketConfig, service: Service) throws(SystemError) -> Int32 {
+        if service == .metrics {
+            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: EINVAL) }
+            return try Sockets.listeningSocket(at: SocketAddress(endpoint: bind), backlog: 64)
+        }
+        let fd = try UnixSockets.listeningSocket(path: config.path, mode: config.mode)
+        if config.user != nil || config.group != nil {
+            do {
+                try UnixSockets.changeOwner(path: config.path, user: try resolve(config.user, UnixSockets.userID, "user"),
+                                            group: try resolve(config.group, UnixSockets.groupID, "group"))
+            } catch {
+                FileDescriptors.close(fd)
+                UnixSockets.remove(path: config.path)
+                throw error
+            }
+        }
+        return fd
     }
 
     /// A user or group name (or numeric id) to its id; an unknown name is an error, not skipped.

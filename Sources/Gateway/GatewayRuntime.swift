@@ -27,11 +27,19 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     private let logger: Logger
     private let signalWatcher: SignalWatcher?
     private let stopRequested = Atomic<Bool>(false)
+    private let onSignal: (@Sendable (Int32) -> Void)?
+    private var drainWatcher: DrainWatcher?
+    private var drainActions: [@Sendable () -> Void] = []
 
     /// Binds every listener (a bind error stops start-up), but accepts nothing until run().
     /// `handleSignals` blocks SIGTERM, SIGINT, SIGHUP and SIGUSR2 in the calling thread (the
-    /// worker threads inherit the mask) and reads them through a signalfd on the engine.
-    public init(config: GatewayConfig, logger: Logger, handleSignals: Bool, pool: BufferPool = .shared) throws(StartError) {
+    /// worker threads inherit the mask) and reads them through a signalfd on the engine:
+    /// SIGTERM drains (a second one stops at once), SIGINT stops at once, and SIGHUP and SIGUSR2
+    /// go to `onSignal`. `inheritedListeners` are listening sockets by listener name, bound by
+    /// the master process: taken as they are, never re-bound.
+    public init(config: GatewayConfig, logger: Logger, handleSignals: Bool, pool: BufferPool = .shared,
+                inheritedListeners: [String: Int32] = [:], onSignal: (@Sendable (Int32) -> Void)? = nil) throws(StartError) {
+        self.onSignal = onSignal
         self.logger = logger
         currentConfig = config
         let workers = config.server.workers ?? ProcessFacts.onlineProcessors()
@@ -57,7 +65,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
                                               backlog: Int32(listener.backlog), maxConnections: listener.maxConnections,
-                                              tcp: listener.tcp, context: context))
+                                              tcp: listener.tcp, context: context, listeningFD: inheritedListeners[listener.name]))
             } catch {
                 for opened in listeners { opened.close() }
                 throw StartError(description: "listener \(listener.name) (\(listener.bind)): \(error)")
@@ -111,15 +119,65 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
 
     private func received(_ signal: Int32) {
         switch signal {
+        case SIGTERM where !isDraining:
+            let timeout = config.server.drainTimeout
+            logger.notice("SIGTERM received: stopped accepting; draining \(sessions.count) connections for up to \(Durations.format(timeout))")
+            drain(timeout: timeout)
         case SIGTERM, SIGINT:
-            logger.notice("\(SignalFD.name(signal)) received: closing listeners and connections")
+            logger.notice("\(SignalFD.name(signal)) received: closing listeners and every connection now")
             stop()
         default:
-            // Reload (SIGHUP) and binary upgrade (SIGUSR2) belong to the master process, which the
-            // lifecycle work adds; a lone worker keeps serving unchanged.
-            logger.warning("\(SignalFD.name(signal)) received: not handled by this version; still serving")
+            if let onSignal {
+                onSignal(signal)
+            } else {
+                logger.warning("\(SignalFD.name(signal)) received: reload and upgrade are the master process's; still serving")
+            }
         }
     }
+
+    /// Whether drain() has begun.
+    public var isDraining: Bool { lock.withLock { drainWatcher != nil } }
+
+    /// `action` runs when draining begins (the worker closes its stats sockets then).
+    public func onDrain(_ action: @escaping @Sendable () -> Void) {
+        lock.withLock { drainActions.append(action) }
+    }
+
+    /// Stops accepting at once (closes this process's copies of the listening sockets), keeps
+    /// serving open connections until none is left or `timeout` has passed, then stops: run()
+    /// closes what is left and returns.
+    public func drain(timeout: Duration) {
+        let actions: [@Sendable () -> Void]? = lock.withLock {
+            guard drainWatcher == nil else { return nil }
+            let watcher = DrainWatcher(runtime: self, deadlineNanoseconds: MonotonicClock.nanoseconds() + RelayLimits.nanoseconds(timeout))
+            drainWatcher = watcher
+            return drainActions
+        }
+        guard let actions else { return }
+        for listener in listeners { listener.close() }
+        for action in actions { action() }
+        do {
+            try drainWatcher?.start(engine: engine)
+        } catch {
+            logger.error("drain: cannot watch connections (\(error)); stopping now")
+            stop()
+        }
+    }
+
+    /// Called by the drain watcher: every connection has ended, or the deadline passed.
+    func drainEnded(timedOut: Bool) {
+        let left = sessions.count
+        if timedOut && left > 0 {
+            closedAtDrainTimeout.add(left, ordering: .relaxed)
+            logger.warning("drain_timeout passed: closing the \(left) connections still open")
+        } else {
+            logger.notice("drained: every connection has ended")
+        }
+        stop()
+    }
+
+    /// Connections closed because drain_timeout passed before they ended.
+    public let closedAtDrainTimeout = Atomic<Int>(0)
 
     public func listener(named name: String) -> Listener? { listeners.first { $0.name == name } }
 

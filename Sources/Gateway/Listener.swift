@@ -29,15 +29,21 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
     private static let socketSource = 0
     private static let pauseTimerSource = 1
 
-    /// Binds and listens now, so a bad address fails at start-up with a clear error.
+    /// Binds and listens now, so a bad address fails at start-up with a clear error; or, with
+    /// `listeningFD`, takes a socket already bound by the master process (never re-bound).
     init(name: String, bindAddress: SocketAddress, backlog: Int32, maxConnections: Int, tcp: TCPOptions,
-         context: RelayContext) throws(SystemError) {
+         context: RelayContext, listeningFD: Int32? = nil) throws(SystemError) {
         self.name = name
         self.context = context
         self.maxConnections = maxConnections
         policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)
         statistics = context.statistics
-        fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
+        if let listeningFD {
+            try FileDescriptors.setNonBlocking(listeningFD)
+            fd = listeningFD
+        } else {
+            fd = try Sockets.listeningSocket(at: bindAddress, backlog: backlog)
+        }
         address = (try? Sockets.localAddress(fd)) ?? bindAddress
         do {
             // Accepted sockets inherit TCP_NODELAY and the keepalive settings from the listening

@@ -22,8 +22,9 @@ public enum LiveChanges {
         if oldGuard.tcp != newGuard.tcp { changed.append("guard.tcp_* (socket options)") }
         if old.server != new.server { changed.append("server") }
         if old.log != new.log { changed.append("log") }
-        if old.backends != new.backends { changed.append("backend") }
-        if old.stats != new.stats { changed.append("stats") }
+        // Compared without their line numbers: a line added above a table is not a change.
+        if old.backends.map(\.withoutLine) != new.backends.map(\.withoutLine) { changed.append("backend") }
+        if old.stats.map(\.withoutLine) != new.stats.map(\.withoutLine) { changed.append("stats") }
         if old.listeners.map(\.withoutLimits) != new.listeners.map(\.withoutLimits) { changed.append("listener") }
         return changed
     }
@@ -34,6 +35,22 @@ extension ListenerConfig {
     fileprivate var withoutLimits: ListenerConfig {
         var copy = self
         copy.limits = GuardConfig.defaults.connection
+        copy.line = 0
+        return copy
+    }
+}
+
+extension BackendConfig {
+    fileprivate var withoutLine: BackendConfig {
+        var copy = self
+        copy.line = 0
+        return copy
+    }
+}
+
+extension StatsSocketConfig {
+    fileprivate var withoutLine: StatsSocketConfig {
+        var copy = self
         copy.line = 0
         return copy
     }

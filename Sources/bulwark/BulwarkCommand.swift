@@ -12,7 +12,7 @@ struct BulwarkCommand: ParsableCommand {
         commandName: "bulwark",
         abstract: "An access-layer gateway: holds many long-lived TCP connections and relays them to backends.",
         version: VersionText.full(),
-        subcommands: [Run.self, Check.self]
+        subcommands: [Run.self, Check.self, Worker.self]
     )
 }
 
@@ -50,60 +50,42 @@ extension BulwarkCommand {
     }
 
     struct Run: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the gateway in the foreground (logs go to stderr).")
+        static let configuration = CommandConfiguration(
+            abstract: "Run the gateway in the foreground: a master process and its worker (logs go to stderr).")
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            let (configText, config) = try loadConfig(options.configPath)
-            let level = Logger.Level(config.log.level)
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            let logger = Logger(label: "bulwark")
-            if bulwark_jemalloc_linked() != 1 || !Jemalloc.isActive {
-                logger.warning("jemalloc is not the active allocator of this process")
-            }
+            let config = try loadConfig(options.configPath).config
+            let logger = startLogging(config.log.level, label: "bulwark")
+            // Before the first worker starts, so that it inherits the limit.
             raiseOpenFileLimit(to: config.guardConfig.maxFiles, logger: logger)
             SignalFD.ignoreBrokenPipe()
-            let runtime: GatewayRuntime
-            var statsServers: [StatsServer] = []
+            let master: Master
             do {
-                runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: true)
-                let context = ControlContext(runtime: runtime, configPath: options.configPath, configText: configText,
-                                             version: VersionText.version)
-                for socket in config.stats {
-                    do {
-                        let server = try StatsServer(config: socket, context: context)
-                        statsServers.append(server)
-                        try server.start()
-                    } catch {
-                        throw StartError(description: "stats socket \(socket.path): \(error)")
-                    }
-                    guard let bind = socket.metricsBind else { continue }
-                    do {
-                        let server = try StatsServer(config: socket, service: .metrics, context: context)
-                        statsServers.append(server)
-                        try server.start()
-                    } catch {
-                        throw StartError(description: "stats metrics_bind \(bind): \(error)")
-                    }
-                }
-            } catch {
-                for server in statsServers { server.close() }
-                logger.critical("cannot start: \(error)")
-                throw ExitCode(1)
-            }
-            defer { for server in statsServers { server.close() } }
-            do {
-                try runtime.run()
+                master = try Master(configPath: options.configPath, config: config, logger: logger)
             } catch {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode(1)
             }
+            let status = master.run()
+            if status != 0 { throw ExitCode(status) }
         }
     }
+}
+
+/// Logs to stderr at `level` (the journal takes stderr under systemd).
+func startLogging(_ level: LogLevel, label: String) -> Logger {
+    let level = Logger.Level(level)
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    let logger = Logger(label: label)
+    if bulwark_jemalloc_linked() != 1 || !Jemalloc.isActive {
+        logger.warning("jemalloc is not the active allocator of this process")
+    }
+    return logger
 }
 
 /// RLIMIT_NOFILE to `[guard] max_files`, clamped to the hard limit with a warning.

@@ -69,13 +69,16 @@ import Testing
         #expect(errors.contains("\(path):2: server.workers:"))
     }
 
-    @Test func servesThenStopsOnSigtermWithExitZero() throws {
+    /// SIGTERM: the listener closes at once, open connections keep working until they end or
+    /// drain_timeout passes, then the rest are closed and both processes exit 0.
+    @Test func sigtermDrainsThenExitsZero() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let port = try freeLoopbackPort()
         let path = PackagePaths.writeTemporary("""
             [server]
             workers = 2
+            drain_timeout = "2s"
             [log]
             level = "info"
             [[listener]]
@@ -97,20 +100,58 @@ import Testing
         try connection.send("through the binary")
         #expect(try connection.receiveExactly(18) == Array("through the binary".utf8))
 
-        // SIGHUP and SIGUSR2 arrive through the signalfd and leave the service running.
+        // SIGHUP reloads (nothing changed: applied live); the connection is untouched.
         gateway.signal(SIGHUP)
-        gateway.signal(SIGUSR2)
+        #expect(eventually { gateway.errorOutput.contains("reload applied live") })
         try connection.send("still")
         #expect(try connection.receiveExactly(5) == Array("still".utf8))
 
+        let stoppedAt = MonotonicClock.nanoseconds()
         gateway.signal(SIGTERM)
-        #expect(gateway.waitForExit() == 0)
-        #expect(try connection.receive().isEmpty)
-        #expect(throws: (any Error).self) { try BlockingSocket.connect(to: address) }
+        #expect(eventually(timeoutMilliseconds: 1000) { (try? BlockingSocket.connect(to: address)) == nil },
+                "the listener is closed at once")
+        try connection.send("draining")
+        #expect(try connection.receiveExactly(8) == Array("draining".utf8), "open connections keep working while draining")
+        #expect(gateway.waitForExit(timeoutMilliseconds: 6000) == 0)
+        let elapsed = (MonotonicClock.nanoseconds() - stoppedAt) / 1_000_000
+        #expect(elapsed >= 1500 && elapsed < 3000, "exit \(elapsed) ms after SIGTERM: within drain_timeout + 1 s")
+        #expect(try connection.receive().isEmpty, "closed at drain_timeout")
         let log = gateway.errorOutput
-        #expect(log.contains("SIGHUP received"))
-        #expect(log.contains("SIGTERM received"))
-        #expect(log.contains("bulwark stopped"))
+        #expect(log.contains("SIGTERM received: stopped accepting; draining 1 connections"))
+        #expect(log.contains("drain_timeout passed: closing the 1 connections still open"))
+        #expect(log.contains("every worker has stopped; exiting"))
+    }
+
+    /// A second SIGTERM stops at once, without waiting for drain_timeout.
+    @Test func aSecondSigtermStopsAtOnce() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let port = try freeLoopbackPort()
+        let path = PackagePaths.writeTemporary("""
+            [server]
+            drain_timeout = "60s"
+            [[listener]]
+            name = "front"
+            bind = "127.0.0.1:\(port)"
+            mode = "tcp"
+            backend = "echo"
+            [[backend]]
+            name = "echo"
+            servers = ["\(backend.address)"]
+            """)
+        defer { unlink(path) }
+        let gateway = try ChildProcess(binary, ["run", "-c", path])
+        defer { gateway.cleanUp() }
+        var client: BlockingSocket?
+        #expect(eventually { client = try? BlockingSocket.connect(to: loopback(port: port)); return client != nil })
+        let connection = try #require(client)
+        try connection.send("x")
+        _ = try connection.receiveExactly(1)
+        gateway.signal(SIGTERM)
+        #expect(eventually { gateway.errorOutput.contains("draining 1 connections") })
+        gateway.signal(SIGTERM)
+        #expect(gateway.waitForExit(timeoutMilliseconds: 3000) == 0)
+        #expect(try connection.receive().isEmpty)
     }
 
     @Test func aBusyPortFailsStartUpWithTheListenerNamed() throws {
@@ -130,7 +171,7 @@ import Testing
         defer { unlink(path) }
         let (code, _, errors) = try ChildProcess.run(binary, ["run", "-c", path])
         #expect(code == 1)
-        #expect(errors.contains("listener taken"))
+        #expect(errors.contains("\(path):1: listener[0].bind: listener taken: cannot bind"))
         #expect(errors.contains("Address already in use"))
     }
 }

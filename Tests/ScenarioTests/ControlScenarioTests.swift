@@ -13,6 +13,8 @@ import Testing
         let port = try freeLoopbackPort()
         let socket = "/tmp/bulwark-test-ctl-\(getpid()).sock"
         let path = PackagePaths.writeTemporary("""
+            [server]
+            drain_timeout = "0s"
             [[listener]]
             name = "front"
             bind = "127.0.0.1:\(port)"

@@ -8,7 +8,8 @@ public final class ChildProcess: @unchecked Sendable {  // @unchecked: `exitStat
     public let errorPath: String
     private var exitStatus: Int32?
 
-    public init(_ executable: String, _ arguments: [String]) throws {
+    /// `environment`: extra "NAME=value" entries on top of this process's environment.
+    public init(_ executable: String, _ arguments: [String], environment: [String] = []) throws {
         let stamp = "\(getpid())-\(MonotonicClock.nanoseconds())"
         outputPath = "/tmp/bulwark-test-\(stamp).out"
         errorPath = "/tmp/bulwark-test-\(stamp).err"
@@ -26,8 +27,10 @@ public final class ChildProcess: @unchecked Sendable {  // @unchecked: `exitStat
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let envp = (Processes.environment() + environment).map { strdup($0) } + [nil]
+        defer { for pointer in envp { free(pointer) } }
         var child = pid_t()
-        let status = posix_spawn(&child, executable, &actions, &attributes, argv, environ)
+        let status = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
         if status != 0 { throw SystemError("posix_spawn(\(executable))", errno: status) }
         pid = child
     }
