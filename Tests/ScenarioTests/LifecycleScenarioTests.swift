@@ -141,4 +141,19 @@ final class NotifyListener {
         #expect(notify.states.last == "STOPPING=1")
         #expect(access(socket, F_OK) != 0, "the stats socket file is removed on exit")
     }
+
+    /// 2,000 long-lived connections exchanging numbered frames and a steady stream of new ones,
+    /// through 10 upgrades in a row and one to a binary that exits at start
+    /// (scripts/tests/upgrade_under_load.py drives the real processes and says what it checks).
+    @Test func hotUpgradeUnderLoadLosesNothing() throws {
+        let directory = String(binary[..<binary.lastIndex(of: "/")!])
+        let (code, output, errors) = try ChildProcess.run(
+            "/usr/bin/env", ["python3", PackagePaths.root + "/scripts/tests/upgrade_under_load.py",
+                             "--bulwark", binary, "--echo", directory + "/bulwark-echo",
+                             "--connections", "2000", "--upgrades", "10"],
+            timeoutMilliseconds: 240_000)
+        #expect(code == 0, "\(output)\n\(errors)")
+        #expect(output.contains("\"frames_bad\": 0"))
+        #expect(output.contains("\"connect_failures\": 0"))
+    }
 }
