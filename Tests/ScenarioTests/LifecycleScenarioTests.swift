@@ -156,4 +156,36 @@ final class NotifyListener {
         #expect(output.contains("\"frames_bad\": 0"))
         #expect(output.contains("\"connect_failures\": 0"))
     }
+
+    /// The worker is killed: the master logs why and starts another on the same sockets, with
+    /// a back-off that doubles when it happens again; clients that connect meanwhile wait in the
+    /// listen queue (the master holds the socket) and are served by the new worker.
+    @Test func aDeadWorkerIsReplacedWithBackoff() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let port = try freeLoopbackPort()
+        let socket = "/tmp/bulwark-test-respawn-\(getpid()).sock"
+        let path = PackagePaths.writeTemporary(config(port: port, backend: backend.address, socket: socket))
+        defer { unlink(path) }
+        let gateway = try ChildProcess(binary, ["run", "-c", path])
+        defer { gateway.cleanUp() }
+        func workerPID() -> Int32? {
+            let info = ask(socket, "show info")
+            return info.split(separator: "\n").first { $0.hasPrefix("pid: ") }.flatMap { Int32($0.dropFirst(5)) }
+        }
+        let first = try #require(eventually { workerPID() != nil } ? workerPID() : nil)
+        kill(first, SIGKILL)
+        let waiting = try BlockingSocket.connect(to: loopback(port: port))  // queued while no worker runs
+        #expect(echoes(waiting, "served by the next worker"))
+        let second = try #require(workerPID())
+        #expect(second != first)
+        kill(second, SIGKILL)
+        #expect(eventually(timeoutMilliseconds: 8000) { (workerPID().map { $0 != second }) ?? false })
+        let log = gateway.errorOutput
+        #expect(log.contains("worker \(first) killed by signal 9 (SIGKILL) unexpectedly"))
+        #expect(log.contains("starting a new worker in 1s"))
+        #expect(log.contains("starting a new worker in 2s"), "the back-off doubles")
+        gateway.signal(SIGTERM)
+        #expect(gateway.waitForExit(timeoutMilliseconds: 5000) == 0)
+    }
 }
