@@ -32,6 +32,9 @@ final class NotifyListener {
         return lines
     }
 
+    /// How many WATCHDOG=1 pings arrived so far.
+    var watchdogPings: Int { collect().filter { $0 == "WATCHDOG=1" }.count }
+
     /// The READY/RELOADING/STOPPING lines in order (STATUS and MAINPID left out).
     var states: [String] { collect().filter { ["READY=1", "RELOADING=1", "STOPPING=1"].contains($0) } }
 
@@ -185,6 +188,33 @@ final class NotifyListener {
         #expect(log.contains("worker \(first) killed by signal 9 (SIGKILL) unexpectedly"))
         #expect(log.contains("starting a new worker in 1s"))
         #expect(log.contains("starting a new worker in 2s"), "the back-off doubles")
+        gateway.signal(SIGTERM)
+        #expect(gateway.waitForExit(timeoutMilliseconds: 5000) == 0)
+    }
+
+    /// With WatchdogSec, the master pings systemd only while the worker's engine makes
+    /// progress: a stopped (hung) worker stops the pings, so systemd would act.
+    @Test func watchdogPingsOnlyWhileTheEngineRuns() throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let notify = try NotifyListener()
+        let port = try freeLoopbackPort()
+        let socket = "/tmp/bulwark-test-watchdog-\(getpid()).sock"
+        let path = PackagePaths.writeTemporary(config(port: port, backend: backend.address, socket: socket))
+        defer { unlink(path) }
+        let gateway = try ChildProcess(binary, ["run", "-c", path],
+                                       environment: ["NOTIFY_SOCKET=\(notify.path)", "WATCHDOG_USEC=1000000"])
+        defer { gateway.cleanUp() }
+        #expect(eventually { notify.watchdogPings >= 2 }, "pinged every half WatchdogSec")
+        let info = ask(socket, "show info")
+        let worker = try #require(info.split(separator: "\n").first { $0.hasPrefix("pid: ") }.flatMap { Int32($0.dropFirst(5)) })
+        kill(worker, SIGSTOP)
+        sleepMilliseconds(3500)  // the last "alive" ages past 3 s
+        let whileStopped = notify.watchdogPings
+        sleepMilliseconds(1500)
+        #expect(notify.watchdogPings == whileStopped, "no ping while the engine makes no progress")
+        kill(worker, SIGCONT)
+        #expect(eventually { notify.watchdogPings > whileStopped }, "pings resume")
         gateway.signal(SIGTERM)
         #expect(gateway.waitForExit(timeoutMilliseconds: 5000) == 0)
     }
