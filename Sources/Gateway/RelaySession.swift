@@ -129,6 +129,7 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
             guard phase != .closed else { return }  // an event that raced the close
             switch source {
             case Self.timerSource:
+                guard timerFD >= 0 else { return }  // an edge from before the timer was released
                 timerFired(worker: worker)
             case Self.clientSource:
                 guard phase == .relaying else { return }
@@ -442,7 +443,13 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         // From now on the timer serves SysGuard (idle, frame, rate window). A connect timer still
         // armed is left to fire early and be re-armed then (lazy): a short connection never pays
         // a timerfd_settime for its idle deadline.
-        if let deadline = clientGuard.nextDeadline(readingPaused: false), deadline < timerDeadline {
+        if clientGuard.timers == nil && context.limits.packetRateMode == .off && context.limits.byteRateMode == .off {
+            // No idle or frame timeout and no rate window to wait for: the timer served the
+            // connect only. Closing it saves a file and its kernel memory for the connection's life.
+            FileDescriptors.close(timerFD)
+            timerFD = -1
+            timerDeadline = .max
+        } else if let deadline = clientGuard.nextDeadline(readingPaused: false), deadline < timerDeadline {
             TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - MonotonicClock.nanoseconds()))
             timerDeadline = deadline
         }
