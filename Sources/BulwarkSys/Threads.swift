@@ -49,7 +49,7 @@ private func nativeThreadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMu
 /// understands pthread locks, so `make test-tsan` checks the real locking (it reported false
 /// races through Mutex, whose lock lives in the uninstrumented standard library).
 public struct PthreadLock: ~Copyable, @unchecked Sendable {  // @unchecked: the pthread_mutex_t is only touched through lock/unlock
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    fileprivate let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -61,6 +61,9 @@ public struct PthreadLock: ~Copyable, @unchecked Sendable {  // @unchecked: the 
         pthread_mutex_destroy(mutex)
         mutex.deallocate()
     }
+
+    /// The mutex, for a condition variable waiting on it.
+    var rawMutex: UnsafeMutablePointer<pthread_mutex_t> { mutex }
 
     @inline(__always) public func lock() { pthread_mutex_lock(mutex) }
     @inline(__always) public func unlock() { pthread_mutex_unlock(mutex) }

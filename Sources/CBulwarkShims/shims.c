@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <dlfcn.h>
+#include <sched.h>
 
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
@@ -69,3 +70,8 @@ void bulwark_set_thread_name(const char *name) { pthread_setname_np(pthread_self
 
 
 _Thread_local int bulwark_counter_stripe = 0;
+
+int bulwark_set_thread_idle_scheduling(void) {
+    struct sched_param parameters = { .sched_priority = 0 };
+    return pthread_setschedparam(pthread_self(), SCHED_IDLE, &parameters);
+}

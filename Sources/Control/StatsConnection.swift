@@ -29,6 +29,10 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     private var lastActivityNanoseconds = MonotonicClock.nanoseconds()
     /// On a `metrics_bind` server: the HTTP request being read (its lines come in as commands do).
     private var httpRequest: MetricsHTTPRequest?
+    /// A command is running on the background queue: nothing more is answered until it is done.
+    private var commandRunning = false
+    /// The client shut its side: once the running command is answered, close.
+    private var peerFinished = false
 
     init(fd: Int32, server: StatsServer) {
         self.fd = fd
@@ -53,9 +57,10 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             guard registration != nil else { return }
             lastActivityNanoseconds = MonotonicClock.nanoseconds()
             let readable = !events.isDisjoint(with: [.readable, .hangup, .error, .readHangup])
+            if commandRunning && !events.isDisjoint(with: [.hangup, .error]) { return close() }  // nobody left to answer
             if discardedBytes != nil {
                 if readable { discardInput(scratch: worker.scratch) }
-            } else if readable && !closeWhenFlushed && !hasPendingLine {
+            } else if readable && !closeWhenFlushed && !hasPendingLine && !commandRunning && !peerFinished {
                 readCommands(scratch: worker.scratch)
             }
             guard registration != nil else { return }
@@ -87,9 +92,10 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             return
         case .endOfStream:
             // A client that sent its command and shut its side (socat, nc -q) still gets the answer.
-            if !input.isEmpty && httpRequest == nil { answer(String(decoding: input, as: UTF8.self)) }
+            peerFinished = true
+            if !input.isEmpty && httpRequest == nil && !commandRunning { answer(String(decoding: input, as: UTF8.self)) }
             input.removeAll()
-            closeWhenFlushed = true
+            if !commandRunning { closeWhenFlushed = true }
         case .transferred(let count):
             input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
             answerPendingLines()
@@ -116,7 +122,7 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     /// Answers the complete lines received, while the queued output stays small; the rest wait
     /// (reading pauses) until the client has read what is queued.
     private func answerPendingLines() {
-        while !closeWhenFlushed, output.count - outputOffset < Self.maxQueuedOutputBytes,
+        while !closeWhenFlushed, !commandRunning, output.count - outputOffset < Self.maxQueuedOutputBytes,
               let newline = input.firstIndex(of: UInt8(ascii: "\n")) {
             let line = String(decoding: input[..<newline], as: UTF8.self)
             input.removeSubrange(...newline)
@@ -124,7 +130,6 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
                 takeHTTPLine(line)
             } else {
                 answer(line)
-                if !interactive { closeWhenFlushed = true }
             }
         }
     }
@@ -137,7 +142,10 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         closeWhenFlushed = true
     }
 
-    /// Runs one command line and queues its answer, ended by an empty line.
+    /// Runs one command line and queues its answer, ended by an empty line. `prompt` and `quit`
+    /// are answered here; a command runs on the background work queue (a walk over every
+    /// connection must not hold an engine thread) and its answer is delivered back under this
+    /// connection's lock.
     private func answer(_ rawLine: String) {
         let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
         let trimmed = line.trimmingCharacters(in: " \t")
@@ -150,19 +158,39 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             closeWhenFlushed = true
             return
         }
+        commandRunning = true
+        let level = server.config.level
+        let context = server.context
+        WorkQueue.background.submit { [self] in
+            deliver(Self.run(trimmed, level: level, context: context))
+        }
+    }
+
+    /// The answer to one command line, as text or JSON as it asked.
+    private static func run(_ trimmed: String, level: StatsLevel, context: ControlContext) -> String {
         // Decided from the line itself (split as the parser splits it), so that an error answers
         // in the form that was asked for.
         let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
         let json = words.count > 1 && words.last == "json"
-        let text: String
         do {
             let invocation = try CommandTable.parse(trimmed, in: Commands.all)
-            let report = try CommandTable.execute(invocation, level: server.config.level, context: server.context)
-            text = invocation.json ? report.json.rendered + "\n" : report.text
+            let report = try CommandTable.execute(invocation, level: level, context: context)
+            return invocation.json ? report.json.rendered + "\n" : report.text
         } catch {
-            text = json ? JSONValue.object([("error", .string(error.message))]).rendered + "\n" : "error: \(error.message)\n"
+            return json ? JSONValue.object([("error", .string(error.message))]).rendered + "\n" : "error: \(error.message)\n"
         }
-        write(text + "\n" + (interactive ? "> " : ""))
+    }
+
+    /// A command's answer is ready (on the work queue's thread): queue it, send what the socket
+    /// takes, and go on with the next line or close.
+    private func deliver(_ text: String) {
+        lock.withLock {
+            commandRunning = false
+            guard registration != nil else { return }  // closed meanwhile (idle, or the engine stopped)
+            write(text + "\n" + (interactive ? "> " : ""))
+            if !interactive || peerFinished { closeWhenFlushed = true }
+            flushAndRearm()
+        }
     }
 
     private func write(_ text: String) {
@@ -186,10 +214,12 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             outputOffset = 0
             if closeWhenFlushed { return close() }
             if discardedBytes != nil { Sockets.shutdown(fd, .write) }
-            if hasPendingLine && discardedBytes == nil { return flushAndRearm() }  // more answers to send
+            if hasPendingLine && discardedBytes == nil && !commandRunning { return flushAndRearm() }  // more answers to send
         }
         guard let registration else { return }
-        let interest: EpollEvents = outputOffset < output.count ? .writable : .readable
+        // While a command runs, or after the client's end of input, nothing is read: armed for
+        // nothing, the socket stays quiet until the answer is delivered (which re-arms it).
+        let interest: EpollEvents = outputOffset < output.count ? .writable : (commandRunning || peerFinished ? [] : .readable)
         do {
             try server.engine.rearm(fd: fd, source: 0, of: registration, interest: interest)
         } catch {

@@ -40,6 +40,10 @@ void bulwark_jemalloc_purge(void);
 /// gettid(2).
 int bulwark_gettid(void);
 
+/// Puts the calling thread in SCHED_IDLE (runs only when nothing else wants the CPU); 0 on
+/// success, else an errno.
+int bulwark_set_thread_idle_scheduling(void);
+
 /// pthread_setname_np for the calling thread (names show in top -H and /proc).
 void bulwark_set_thread_name(const char *name);
 
