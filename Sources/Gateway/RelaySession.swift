@@ -563,6 +563,9 @@ final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: ev
         }
     }
 
+    /// Whether this session holds a timerfd now.
+    var holdsTimer: Bool { lock.withLock { phase != .closed && timerFD >= 0 } }
+
     /// `kick`: closes this connection now, counted as `kicked`. False if it had already closed.
     func kick() -> Bool {
         lock.withLock {

@@ -55,6 +55,13 @@ public final class SessionTable: @unchecked Sendable {  // @unchecked: `sessions
         return result
     }
 
+    /// Open connections that hold a timerfd now (the others released it once connected, having
+    /// no timeout or rate window to wait for). For tests and diagnostics: walks every session.
+    public var sessionsHoldingTimers: Int {
+        let members = lock.withLock { Array(sessions.values) }
+        return members.reduce(0) { $0 + ($1.holdsTimer ? 1 : 0) }
+    }
+
     /// Closes the connection with this id (counted as `kicked`); false if there is none.
     public func kick(_ id: UInt64) -> Bool {
         guard let session = lock.withLock({ sessions[id] }) else { return false }

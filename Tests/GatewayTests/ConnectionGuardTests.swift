@@ -176,21 +176,18 @@ import Testing
     @Test func withoutTimeoutsAConnectionKeepsNoTimer() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
-        func filesPerConnection(_ guardSection: String) throws -> Int {
+        func sessionsWithTimers(_ guardSection: String) throws -> Int {
             let gateway = try RelayHarness(servers: [backend.address], guardSection: guardSection)
             defer { gateway.stop() }
-            let before = FileDescriptors.openCount()
             let clients = try (0..<20).map { _ in try gateway.connect() }
             for client in clients {
                 try client.send("t")
                 _ = try client.receiveExactly(1)
             }
-            let after = FileDescriptors.openCount()
-            for client in clients { client.close() }
-            // Each connection: the test's socket, the backend's accepted socket, and the gateway's.
-            return (after - before) / clients.count - 2
+            #expect(gateway.runtime.sessions.count == 20)
+            return gateway.runtime.sessions.sessionsHoldingTimers
         }
-        #expect(try filesPerConnection("idle_timeout = \"0s\"\nframe_timeout = \"0s\"") == 2)
-        #expect(try filesPerConnection("idle_timeout = \"5m\"") == 3)
+        #expect(try sessionsWithTimers("idle_timeout = \"0s\"\nframe_timeout = \"0s\"") == 0)
+        #expect(try sessionsWithTimers("idle_timeout = \"5m\"") == 20)
     }
 }
