@@ -64,6 +64,19 @@ void bulwark_jemalloc_purge(void) {
     mallctl(command, NULL, NULL, NULL, 0);
 }
 
+int bulwark_jemalloc_use_unpurged_arena(void) {
+    unsigned arena = 0;
+    size_t size = sizeof(arena);
+    if (mallctl("arenas.create", &arena, &size, NULL, 0) != 0) return -1;
+    ssize_t never = -1;
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", arena);
+    if (mallctl(name, NULL, NULL, &never, sizeof(never)) != 0) return -1;
+    snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", arena);
+    if (mallctl(name, NULL, NULL, &never, sizeof(never)) != 0) return -1;
+    return mallctl("thread.arena", NULL, NULL, &arena, sizeof(arena)) == 0 ? (int)arena : -1;
+}
+
 int bulwark_gettid(void) { return (int)syscall(SYS_gettid); }
 
 void bulwark_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }

@@ -46,19 +46,30 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// The value as one text field: no quotes, tabs or newlines.
     var plainText: String {
+        var text = ""
+        appendPlainText(to: &text)
+        return text
+    }
+
+    /// Appends the text form: tabs and line breaks inside a string become spaces (a line is a
+    /// record, a tab separates fields). In place: a table of thousands of rows grows one string
+    /// instead of making a string per cell.
+    func appendPlainText(to output: inout String) {
         switch self {
         case .string(let text):
-            // Scalars, not Characters: "\r\n" is one Character and would slip past a "\n" match.
-            var plain = ""
-            for scalar in text.unicodeScalars {
-                plain.unicodeScalars.append(scalar == "\t" || scalar == "\n" || scalar == "\r" ? " " : scalar)
+            if !text.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 }) {
+                output += text
+                return
             }
-            return plain
-        case .integer(let value): return String(value)
-        case .number(let value): return String(value)
-        case .boolean(let value): return value ? "yes" : "no"
-        case .null: return "-"
-        case .object, .array: return rendered
+            // Scalars, not Characters: "\r\n" is one Character and would slip past a "\n" match.
+            for scalar in text.unicodeScalars {
+                output.unicodeScalars.append(scalar == "\t" || scalar == "\n" || scalar == "\r" ? " " : scalar)
+            }
+        case .integer(let value): output += String(value)
+        case .number(let value): output += String(value)
+        case .boolean(let value): output += value ? "yes" : "no"
+        case .null: output += "-"
+        case .object, .array: render(into: &output)
         }
     }
 

@@ -187,7 +187,8 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         lock.withLock {
             commandRunning = false
             guard registration != nil else { return }  // closed meanwhile (idle, or the engine stopped)
-            write(text + "\n" + (interactive ? "> " : ""))
+            write(text)
+            write(interactive ? "\n> " : "\n")
             if !interactive || peerFinished { closeWhenFlushed = true }
             flushAndRearm()
         }

@@ -89,7 +89,12 @@ public struct AddressKey: Hashable, Comparable, Sendable, CustomStringConvertibl
     public var description: String {
         if isIPv4 {
             let value = UInt32(truncatingIfNeeded: low)
-            let text = [24, 16, 8, 0].map { String(value >> UInt32($0) & 0xFF) }.joined(separator: ".")
+            var text = ""
+            text.reserveCapacity(18)
+            for shift in stride(from: 24, through: 0, by: -8) {
+                if shift != 24 { text += "." }
+                text += String(value >> UInt32(shift) & 0xFF)
+            }
             return prefixLength < 32 ? "\(text)/\(prefixLength)" : text
         }
         let text = AddressText.ipv6(high: high, low: low)

@@ -37,6 +37,12 @@ int64_t bulwark_jemalloc_allocated_bytes(void);
 /// Asks jemalloc to return unused dirty pages to the kernel now (arena.<all>.purge).
 void bulwark_jemalloc_purge(void);
 
+/// Gives the calling thread a jemalloc arena of its own whose freed pages are never purged
+/// (dirty and muzzy decay off): it keeps re-using them instead of returning them to the kernel
+/// with madvise, which costs every other thread of the process a TLB shootdown. Returns the
+/// arena's index, or -1 (not jemalloc, or it refused).
+int bulwark_jemalloc_use_unpurged_arena(void);
+
 /// gettid(2).
 int bulwark_gettid(void);
 
