@@ -9,6 +9,12 @@ gone within drain_timeout + 1 s of the upgrade that replaced it. Then an upgrade
 that exits at start is refused while the old worker keeps serving, and a last good upgrade
 and a SIGTERM end the run. Prints a JSON summary; exits 1 on any failure.
 
+With --target haproxy the same load runs through HAProxy in master-worker mode (-W), and
+SIGUSR2 makes its master reload (it re-executes itself and starts new workers; the old ones
+finish their connections up to hard-stop-after = the same drain time): the side-by-side
+figure for docs/benchmarks.md (`make bench-upgrade`). HAProxy has no binary check and no
+readiness hand-over to compare, so the bad-binary step is Bulwark's only.
+
 Bounded: every wait has a deadline, the load stops when the run ends.
 """
 import argparse, json, os, selectors, shutil, signal, socket, subprocess, sys, tempfile, threading, time
@@ -178,7 +184,10 @@ def main():
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--upgrades", type=int, default=10)
     parser.add_argument("--new-per-second", type=int, default=20)
+    parser.add_argument("--target", choices=["bulwark", "haproxy"], default="bulwark")
     arguments = parser.parse_args()
+    if arguments.target == "haproxy":
+        return run_haproxy(arguments)
 
     work = tempfile.mkdtemp(prefix="bulwark-upgrade-")
     binary = os.path.join(work, "bulwark")
@@ -290,6 +299,72 @@ level = "admin"
         log_path = os.path.join(work, "bulwark.log")
         if not result.get("ok") and os.path.exists(log_path):
             result["log_tail"] = open(log_path).read()[-3000:]
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    sys.exit(0 if result.get("ok") else 1)
+
+
+def run_haproxy(arguments):
+    """The same load and the same number of SIGUSR2 reloads through HAProxy -W."""
+    work = tempfile.mkdtemp(prefix="haproxy-upgrade-")
+    processes = []
+    result = dict(ok=False, target="haproxy")
+    try:
+        echo_port, port = free_port(), free_port()
+        echo = subprocess.Popen([arguments.echo, "--listen", f"127.0.0.1:{echo_port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        processes.append(echo)
+        config = os.path.join(work, "haproxy.cfg")
+        with open(config, "w") as file:
+            file.write(f"""global
+    maxconn 9000
+    nbthread 2
+    hard-stop-after {DRAIN_SECONDS}s
+defaults
+    mode tcp
+    timeout connect 3s
+    timeout client 1h
+    timeout server 1h
+frontend front
+    bind 127.0.0.1:{port}
+    default_backend echo
+backend echo
+    server echo 127.0.0.1:{echo_port}
+""")
+        log = open(os.path.join(work, "haproxy.log"), "w")
+        master = subprocess.Popen(["haproxy", "-W", "-db", "-f", config], stdout=log, stderr=log)
+        processes.append(master)
+        wait_for(lambda: listening_inode(port), 20, "the listener")
+        inode = listening_inode(port)
+        load = Load(port, arguments.connections, frames_per_second=1, new_per_second=arguments.new_per_second)
+        load.thread.start()
+        wait_for(lambda: load.stats["frames_ok"] >= arguments.connections, 60, "every long connection to echo once")
+        late_workers, upgrade_seconds, pending_old = [], [], []
+        for number in range(1, arguments.upgrades + 1):
+            old = set(children(master.pid))
+            started = time.monotonic()
+            master.send_signal(signal.SIGUSR2)
+            wait_for(lambda: set(children(master.pid)) - old, 30, f"reload {number} to start a new worker")
+            upgrade_seconds.append(round(time.monotonic() - started, 3))
+            deadline = time.monotonic() + DRAIN_SECONDS + 1
+            pending_old += [(pid, deadline) for pid in old]
+            time.sleep(0.5)
+            pending_old = check_old(pending_old, late_workers)
+        while pending_old:
+            time.sleep(0.1)
+            pending_old = check_old(pending_old, late_workers)
+        load.stop.set()
+        load.thread.join(timeout=30)
+        result = dict(ok=True, target="haproxy", upgrades=arguments.upgrades, connections=arguments.connections,
+                      upgrade_seconds=upgrade_seconds, master_pid_kept=master.poll() is None,
+                      listening_inode_kept=listening_inode(port) == inode, late_workers=late_workers, **load.stats)
+    except AssertionError as error:
+        result = dict(ok=False, target="haproxy", problems=[str(error)])
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=1))
     sys.exit(0 if result.get("ok") else 1)
