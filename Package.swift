@@ -25,6 +25,8 @@ let package = Package(
         .target(name: "Engine", dependencies: ["BulwarkSys"]),
         .target(name: "Config", dependencies: ["SysGuard"]),
         .target(name: "SysGuard"),
+        // The backend protocol of mux listeners (docs/protocol.md): a pure codec.
+        .target(name: "MuxProtocol"),
         .target(
             name: "Gateway",
             dependencies: [
@@ -57,6 +59,7 @@ let package = Package(
         .target(name: "BulwarkTestSupport", dependencies: ["BulwarkSys"], path: "Tests/Support"),
         .testTarget(name: "BulwarkSysTests", dependencies: ["BulwarkSys"]),
         .testTarget(name: "BuffersTests", dependencies: ["Buffers"]),
+        .testTarget(name: "MuxProtocolTests", dependencies: ["MuxProtocol"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
