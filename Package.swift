@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "BulwarkSys", "Engine", "Buffers", "Config", "SysGuard",
+                "BulwarkSys", "Engine", "Buffers", "Config", "SysGuard", "MuxProtocol",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -17,6 +17,12 @@ public enum WallClock {
         return Int64(now.tv_sec)
     }
 
+    public static func millisecondsSinceEpoch() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
     /// Now as "2026-11-21T11:05:00Z" (UTC), for messages operators read.
     public static func isoTimestamp() -> String {
         var seconds = time_t(secondsSinceEpoch())

@@ -93,6 +93,21 @@ public enum Sockets {
         throw SystemError.last("send")
     }
 
+    /// sendmsg(2) of two buffers at once (a frame header and its payload): one syscall.
+    public static func send(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SystemError) -> IOOutcome {
+        var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
+                       iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)]
+        let count = vectors.withUnsafeMutableBufferPointer { buffer in
+            var message = msghdr()
+            message.msg_iov = buffer.baseAddress
+            message.msg_iovlen = 2
+            return retryingInterrupts { Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
+        }
+        if count >= 0 { return .transferred(count) }
+        if errno == EAGAIN { return .wouldBlock }
+        throw SystemError.last("sendmsg")
+    }
+
     public enum Direction: Sendable {
         case write, read, both
     }

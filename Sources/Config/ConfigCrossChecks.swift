@@ -62,4 +62,15 @@ extension ConfigValidator {
                    "backend \(TOMLText.quoted(name)) is not defined; \(known)")
         }
     }
+
+    /// A mux listener cuts its clients' bytes into frames: it needs to know where one ends.
+    mutating func checkMuxFraming(_ listeners: [SectionValues]) {
+        for listener in listeners where listener.text(ConfigKeys.listenerMode) == ListenerMode.mux.rawValue {
+            guard let framing = listener.text(ConfigKeys.listenerFraming), framing == Framing.none.rawValue else { continue }
+            let key = ConfigKeys.listenerFraming
+            let line = listener.isWritten(key) ? listener.line(of: key) : listener.line(of: ConfigKeys.listenerMode)
+            report(line: line, key: listener.path(key),
+                   "mode \"mux\" needs framing \"u16be\", \"u32be\" or \"line\": each client frame becomes one DATA message")
+        }
+    }
 }

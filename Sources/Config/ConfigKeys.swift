@@ -114,6 +114,10 @@ public enum ConfigKeys {
     public static let highWater = ConfigKey(
         section: .server, name: "high_water", kind: .byteSize(1...(1 << 30)), defaultValue: .string("256KiB"),
         doc: "Per-direction relay queue high-water mark: above it the other side stops being read.")
+    public static let nodeID = ConfigKey(
+        section: .server, name: "node_id", kind: .integer(0...65_535), defaultValue: .integer(0),
+        doc: "This gateway's number among the gateways in front of the same backends: the top 16 bits of every mux session id, "
+            + "so that ids stay unique across gateways. Give each gateway its own.")
     public static let drainTimeout = ConfigKey(
         section: .server, name: "drain_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("30s"),
         doc: "On a graceful stop (SIGTERM), an upgrade or a reload that needs a new worker: how long a worker that stopped accepting "
@@ -258,9 +262,10 @@ public enum ConfigKeys {
         section: .listener, name: "bind", kind: .listenAddress, defaultValue: nil,
         doc: "Address to listen on: \"127.0.0.1:7000\", \"[::1]:7000\", or \"*:7000\" for every IPv4 address; port 0 lets the kernel pick one.")
     public static let listenerMode = ConfigKey(
-        section: .listener, name: "mode", kind: .choice(supported: ListenerMode.allCases.map(\.rawValue), notYetSupported: ["mux"]),
+        section: .listener, name: "mode", kind: .choice(supported: ListenerMode.allCases.map(\.rawValue), notYetSupported: []),
         defaultValue: nil,
-        doc: "How connections are relayed: \"tcp\" relays bytes unchanged to one server of the backend.")
+        doc: "How connections are relayed: \"tcp\" relays bytes unchanged to one server of the backend; \"mux\" makes each client a session "
+            + "whose frames travel over the backend's persistent connections (docs/protocol.md); needs a framing other than \"none\".")
     public static let listenerBackend = ConfigKey(
         section: .listener, name: "backend", kind: .reference(.backend), defaultValue: nil,
         doc: "The name of the [[backend]] this listener relays to.")
@@ -292,6 +297,24 @@ public enum ConfigKeys {
         section: .backend, name: "connect_timeout", kind: .duration(.milliseconds(1)...Duration.seconds(3600)),
         defaultValue: .string("3s"),
         doc: "How long a connection to a server may take before it counts as failed.")
+    public static let backendConnections = ConfigKey(
+        section: .backend, name: "connections", kind: .integer(1...1024), defaultValue: .integer(4),
+        doc: "Mux listeners: persistent connections to each server, connected asynchronously at start and kept up by the reconnect strategy.")
+    public static let backendPickTries = ConfigKey(
+        section: .backend, name: "pick_tries", kind: .integer(1...64), defaultValue: .integer(3),
+        doc: "Mux listeners: random picks for a live connection before scanning all of them, for a new session.")
+    public static let backendHeartbeat = ConfigKey(
+        section: .backend, name: "heartbeat", kind: .duration(.milliseconds(100)...Duration.seconds(3600)), defaultValue: .string("5s"),
+        doc: "Mux listeners: PING after this long without sending; a connection silent for 3 times this long is dead.")
+    public static let backendReconnectMin = ConfigKey(
+        section: .backend, name: "reconnect_min", kind: .duration(.milliseconds(1)...Duration.seconds(3600)), defaultValue: .string("100ms"),
+        doc: "Mux listeners: the first back-off after a failed connect; it doubles with each failure (with jitter) up to reconnect_max.")
+    public static let backendReconnectMax = ConfigKey(
+        section: .backend, name: "reconnect_max", kind: .duration(.milliseconds(1)...Duration.seconds(3600)), defaultValue: .string("10s"),
+        doc: "Mux listeners: the longest back-off between connect attempts to a server.")
+    public static let backendGrace = ConfigKey(
+        section: .backend, name: "backend_grace", kind: .duration(.zero...Duration.seconds(3600)), defaultValue: .string("10s"),
+        doc: "Mux listeners: how long a session may stay without a live backend connection before its client is closed.")
 
     // MARK: [[stats]]
 
@@ -328,7 +351,7 @@ public enum ConfigKeys {
 
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
-        [workers, highWater, drainTimeout, logLevel]
+        [workers, highWater, nodeID, drainTimeout, logLevel]
         + [
             guardMaxFiles, guardMaxConnections, guardSampleInterval,
             guardMaxLoad, guardLoadClear, guardMaxMemoryUsedPercent, guardMemoryUsedClearPercent,
@@ -339,7 +362,8 @@ public enum ConfigKeys {
         + guardConnectionKeys + guardTCPKeys
         + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
         + listenerOverrides
-        + [backendName, backendServers, backendConnectTimeout]
+        + [backendName, backendServers, backendConnectTimeout, backendConnections, backendPickTries, backendHeartbeat,
+           backendReconnectMin, backendReconnectMax, backendGrace]
         + [statsSocket, statsMode, statsUser, statsGroup, statsLevel, statsMaxClients, statsIdleTimeout, statsMetricsBind]
 
     public static func keys(in section: ConfigSection) -> [ConfigKey] {

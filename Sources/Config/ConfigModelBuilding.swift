@@ -10,8 +10,9 @@ extension ServerConfig {
         default: return nil
         }
         guard let highWaterBytes = values.integer(ConfigKeys.highWater),
-              let drainTimeout = values.duration(ConfigKeys.drainTimeout) else { return nil }
-        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout)
+              let drainTimeout = values.duration(ConfigKeys.drainTimeout),
+              let nodeID = values.integer(ConfigKeys.nodeID) else { return nil }
+        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout, nodeID: nodeID)
     }
 }
 
@@ -45,8 +46,16 @@ extension BackendConfig {
     init?(_ values: SectionValues) {
         guard let name = values.text(ConfigKeys.backendName),
               let servers = values.addresses(ConfigKeys.backendServers),
-              let connectTimeout = values.duration(ConfigKeys.backendConnectTimeout) else { return nil }
-        self.init(name: name, servers: servers, connectTimeout: connectTimeout, line: values.table.line)
+              let connectTimeout = values.duration(ConfigKeys.backendConnectTimeout),
+              let connections = values.integer(ConfigKeys.backendConnections),
+              let pickTries = values.integer(ConfigKeys.backendPickTries),
+              let heartbeat = values.duration(ConfigKeys.backendHeartbeat),
+              let reconnectMin = values.duration(ConfigKeys.backendReconnectMin),
+              let reconnectMax = values.duration(ConfigKeys.backendReconnectMax),
+              let backendGrace = values.duration(ConfigKeys.backendGrace) else { return nil }
+        let pool = MuxPoolConfig(connections: connections, pickTries: pickTries, heartbeat: heartbeat, reconnectMin: reconnectMin,
+                                 reconnectMax: max(reconnectMin, reconnectMax), backendGrace: backendGrace)
+        self.init(name: name, servers: servers, connectTimeout: connectTimeout, pool: pool, line: values.table.line)
     }
 }
 

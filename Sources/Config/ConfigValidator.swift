@@ -45,6 +45,7 @@ struct ConfigValidator {
         checkBindAddresses(listeners.map { ($0, ConfigKeys.listenerBind, "listener") }
                            + stats.map { ($0, ConfigKeys.statsMetricsBind, "stats metrics_bind") })
         checkBackendReferences(listeners: listeners, backends: backends)
+        checkMuxFraming(listeners)
         let guardModel = guardConfig(guardValues)
         let listenerSettings = listeners.map { listenerGuardSettings($0, guard: guardValues) }
         checkFileBudget(guard: guardValues, listeners: listeners, backends: backends, stats: stats)

@@ -40,11 +40,14 @@ public struct ServerConfig: Sendable, Equatable {
     public var highWaterBytes: Int
     /// How long a draining worker keeps serving open connections before closing them.
     public var drainTimeout: Duration
+    /// The top 16 bits of every mux session id.
+    public var nodeID: Int
 
-    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30)) {
+    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30), nodeID: Int = 0) {
         self.workers = workers
         self.highWaterBytes = highWaterBytes
         self.drainTimeout = drainTimeout
+        self.nodeID = nodeID
     }
 
     /// `[server]` with every key left out.
@@ -69,6 +72,8 @@ public struct LogConfig: Sendable, Equatable {
 public enum ListenerMode: String, Sendable, Equatable, CaseIterable {
     /// Bytes relayed unchanged between a client and one backend server.
     case tcp
+    /// Each client is a session; its frames share the backend's persistent connections.
+    case mux
 }
 
 public struct ListenerConfig: Sendable, Equatable {
@@ -117,18 +122,45 @@ public struct BackendConfig: Sendable, Equatable {
     /// At least one; every port is 1...65535.
     public var servers: [EndpointAddress]
     public var connectTimeout: Duration
+    /// The mux pool (used when a mux listener names this backend).
+    public var pool: MuxPoolConfig
     /// Line of the `[[backend]]` header, for messages at run time.
     public var line: Int
 
     public init(
         name: String, servers: [EndpointAddress],
-        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, line: Int = 0
+        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, pool: MuxPoolConfig = MuxPoolConfig(), line: Int = 0
     ) {
         self.name = name
         self.servers = servers
         self.connectTimeout = connectTimeout
+        self.pool = pool
         self.line = line
     }
 
     public static let defaultConnectTimeout: Duration = ConfigDefaults.connectTimeout
+}
+
+/// How a mux listener's backend keeps its persistent connections (docs/protocol.md).
+public struct MuxPoolConfig: Sendable, Equatable {
+    /// Persistent connections per server.
+    public var connections: Int
+    /// Random picks for a live connection before a full scan.
+    public var pickTries: Int
+    public var heartbeat: Duration
+    public var reconnectMin: Duration
+    public var reconnectMax: Duration
+    /// How long a session may go without a live connection before its client is closed.
+    public var backendGrace: Duration
+
+    public init(connections: Int = 4, pickTries: Int = 3, heartbeat: Duration = .seconds(5),
+                reconnectMin: Duration = .milliseconds(100), reconnectMax: Duration = .seconds(10),
+                backendGrace: Duration = .seconds(10)) {
+        self.connections = connections
+        self.pickTries = pickTries
+        self.heartbeat = heartbeat
+        self.reconnectMin = reconnectMin
+        self.reconnectMax = reconnectMax
+        self.backendGrace = backendGrace
+    }
 }

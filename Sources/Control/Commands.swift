@@ -33,6 +33,11 @@ public enum Commands {
                 arguments: "[listener NAME] [ip ADDR|CIDR] [idle-gt DURATION] [sort FIELD] [limit N] [json]",
                 summary: "one line per connection, filtered, sorted (id, age, idle, bytes_in, bytes_out, buffered) and capped (default 100)",
                 level: .user) { arguments, context throws(CommandError) in try connections(arguments, context) },
+        Command(words: ["show", "channels"], arguments: "[json]",
+                summary: "mux channels and their member counts",
+                level: .user) { _, context in
+            .table(columns: ["channel", "members"], rows: context.runtime.channels.map { [.string($0.channel), .integer($0.members)] })
+        },
         Command(words: ["show", "metrics"], arguments: "[json]",
                 summary: "the counters in Prometheus text format",
                 level: .user) { _, context in
@@ -66,6 +71,13 @@ public enum Commands {
             guard arguments.count == 1 else { throw CommandError("usage: kick ip ADDR|CIDR") }
             let count = context.runtime.sessions.kick(matching: try prefix(arguments[0]))
             return .message("kicked \(count) connection\(count == 1 ? "" : "s") from \(arguments[0])")
+        },
+        Command(words: ["kick", "user"], arguments: "ID",
+                summary: "close every mux session a backend bound to this user id (counted as kicked)",
+                level: .operator) { arguments, context throws(CommandError) in
+            guard arguments.count == 1 else { throw CommandError("usage: kick user ID") }
+            let count = context.runtime.kickUser(arguments[0])
+            return .message("kicked \(count) session\(count == 1 ? "" : "s") of user \(arguments[0])")
         },
         Command(words: ["enable", "listener"], arguments: "NAME",
                 summary: "resume accepting on a listener",
@@ -140,6 +152,7 @@ public enum Commands {
                                           "connect_timeouts", "all_servers_failed"], rows: backends)),
             ("refusals", .table(columns: ["reason", "count", "dry_run_count"], rows: refusals)),
             ("closes", .table(columns: ["reason", "count", "dry_run_count"], rows: closes)),
+            ("mux", .table(columns: ["counter", "value"], rows: context.runtime.muxCounters.map { [.string("mux_" + $0.name), .integer($0.value)] })),
         ])
     }
 
@@ -219,13 +232,15 @@ public enum Commands {
     static func backends(_ context: ControlContext) -> Report {
         var rows: [[JSONValue]] = []
         for backend in context.runtime.backends.values.sorted(by: { $0.name < $1.name }) {
-            for (server, stats) in zip(backend.servers, backend.serverStatistics) {
+            let muxLive = context.runtime.liveMuxConnections(backend: backend.name)
+            for (index, (server, stats)) in zip(backend.servers, backend.serverStatistics).enumerated() {
                 rows.append([.string(backend.name), .string(server.description), .string(stats.state.rawValue),
                              .integer(stats.live.value), .integer(stats.failures.value),
-                             stats.lastError.map { .string($0) } ?? .null])
+                             stats.lastError.map { .string($0) } ?? .null,
+                             muxLive.map { .integer(index < $0.count ? $0[index] : 0) } ?? .null])
             }
         }
-        return .table(columns: ["backend", "server", "state", "live", "failures", "last_error"], rows: rows)
+        return .table(columns: ["backend", "server", "state", "live", "failures", "last_error", "mux_connections"], rows: rows)
     }
 
     // MARK: show conns
@@ -291,9 +306,19 @@ public enum Commands {
                     snapshot.idleNanoseconds.map { .integer(Int($0 / 1_000_000)) } ?? .null,
                     .integer(snapshot.bytesIn), .integer(snapshot.bytesOut), .integer(snapshot.bufferedBytes),
                     snapshot.framesPerSecond.map { .integer($0) } ?? .null]
+                + muxColumns(snapshot.session, context)
         }
-        return .table(columns: ["id", "listener", "peer", "age_ms", "idle_ms", "bytes_in", "bytes_out", "buffered", "frame_rate"],
+        return .table(columns: ["id", "listener", "peer", "age_ms", "idle_ms", "bytes_in", "bytes_out", "buffered", "frame_rate",
+                                "session", "user", "channels"],
                       rows: table)
+    }
+
+    /// A mux session's id (hex, as backends log it), user and channels; nulls for a TCP relay.
+    private static func muxColumns(_ session: UInt64?, _ context: ControlContext) -> [JSONValue] {
+        guard let session else { return [.null, .null, .null] }
+        let membership = context.runtime.muxMembership(session)
+        return [.string(String(session, radix: 16)), membership.user.map { .string($0) } ?? .null,
+                .string(membership.channels.joined(separator: ","))]
     }
 
     // MARK: show ips

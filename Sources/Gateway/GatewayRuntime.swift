@@ -18,6 +18,10 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     public let listeners: [Listener]
     public let backends: [String: BackendPool]
     public let guardRuntime: GuardRuntime
+    /// Mux sessions, their users and channels.
+    let hub: MuxHub
+    /// Per backend used by a mux listener: its persistent connections.
+    let linkPools: [String: LinkPool]
     /// Every relayed connection, for `show conns` and `kick`.
     public let sessions = SessionTable()
     private let lock = PthreadLock()
@@ -52,16 +56,30 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         var backends: [String: BackendPool] = [:]
         for backend in config.backends { backends[backend.name] = BackendPool(backend) }
         self.backends = backends
+        // Mux listeners share one hub and, per backend, one pool of persistent connections.
+        let hub = MuxHub(nodeID: config.server.nodeID,
+                         floor: Processes.environment("BULWARK_SESSION_FLOOR").flatMap(UInt64.init) ?? 0)
+        var linkPools: [String: LinkPool] = [:]
+        for listener in config.listeners where listener.mode == .mux && linkPools[listener.backend] == nil {
+            guard let backendConfig = config.backend(named: listener.backend), let backend = backends[listener.backend] else { continue }
+            linkPools[listener.backend] = LinkPool(
+                backend: backendConfig, servers: backend.servers, statistics: backend.statistics,
+                serverStatistics: backend.serverStatistics, engine: engine, buffers: pool, hub: hub, logger: logger,
+                nodeID: config.server.nodeID, highWaterBytes: config.server.highWaterBytes)
+        }
+        self.hub = hub
+        self.linkPools = linkPools
         var listeners: [Listener] = []
         for listener in config.listeners {
             guard let backend = backends[listener.backend] else {
                 throw StartError(description: "listener \(listener.name): no backend named \(listener.backend)")
             }
+            let mux = listener.mode == .mux ? linkPools[listener.backend].map { MuxContext(hub: hub, pool: $0, framing: listener.framing) } : nil
             let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
                                        statistics: ListenerStatistics(), logger: logger,
                                        highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
                                        limits: RelayLimits(listener: listener, guardConfig: config.guardConfig),
-                                       sessions: sessions)
+                                       sessions: sessions, mux: mux)
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
                                               backlog: Int32(listener.backlog), maxConnections: listener.maxConnections,
@@ -95,6 +113,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
                 running = true
                 try sampler?.start()
             }
+            for linkPool in linkPools.values { try linkPool.start() }
             for listener in listeners { try listener.start() }
         } catch {
             throw StartError(description: "engine: \(error)")
@@ -180,6 +199,36 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     public let closedAtDrainTimeout = Atomic<Int>(0)
 
     public func listener(named name: String) -> Listener? { listeners.first { $0.name == name } }
+
+    // MARK: mux
+
+    /// The mux layer's counters, by name (stable order).
+    public var muxCounters: [(name: String, value: Int)] {
+        let counters = hub.counters
+        return [("unknown_session", counters.unknownSession.value), ("malformed", counters.malformed.value),
+                ("lost_frames", counters.lostFrames.value), ("rebinds", counters.rebinds.value),
+                ("refused_no_backend", counters.refusedNoBackend.value), ("closed_no_backend", counters.closedNoBackend.value),
+                ("oversized_payloads", counters.oversizedPayloads.value), ("sessions", hub.count)]
+    }
+
+    /// Channels and their member counts.
+    public var channels: [(channel: String, members: Int)] { hub.channelCounts }
+
+    /// Closes every session bound to `user` (counted as kicked); how many.
+    public func kickUser(_ user: String) -> Int {
+        hub.sessions(ofUser: user).reduce(0) { $0 + ($1.kick() ? 1 : 0) }
+    }
+
+    /// The user and channels a mux session has, by its backend session id.
+    public func muxMembership(_ session: UInt64) -> (user: String?, channels: [String]) { hub.membership(session) }
+
+    /// Live persistent connections to each server of `backend`, when a mux listener uses it.
+    public func liveMuxConnections(backend: String) -> [Int]? {
+        guard let pool = linkPools[backend] else { return nil }
+        var counts = pool.links.isEmpty ? [] : Array(repeating: 0, count: (pool.links.map(\.serverIndex).max() ?? 0) + 1)
+        for link in pool.links where link.isLive { counts[link.serverIndex] += 1 }
+        return counts
+    }
 
     /// The config in force: the loaded file's, with live changes applied.
     public var config: GatewayConfig { lock.withLock { currentConfig } }

@@ -102,7 +102,9 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
                 case .accepted(let client):
                     statistics.accepted.increment()
                     guard let admission = admit(client, peer: peer) else { continue }
-                    if let error = RelaySession.start(clientFD: client, admission: admission, context: context),
+                    let failure = context.mux.map { MuxSession.start(clientFD: client, admission: admission, context: context, mux: $0) }
+                        ?? RelaySession.start(clientFD: client, admission: admission, context: context)
+                    if let error = failure,
                        Self.isExhaustion(error) {
                         pause(after: error)
                         return false

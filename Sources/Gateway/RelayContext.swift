@@ -19,10 +19,13 @@ final class RelayContext: Sendable {
     let limits: RelayLimits
     /// Every relayed connection of the process, for `show conns` and `kick`.
     let sessions: SessionTable
+    /// Set on a `mode = "mux"` listener: its sessions share the backend's persistent connections.
+    let mux: MuxContext?
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
          statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
-         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable) {
+         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable, mux: MuxContext? = nil) {
+        self.mux = mux
         self.engine = engine
         self.pool = pool
         self.backend = backend
@@ -39,6 +42,6 @@ final class RelayContext: Sendable {
     func with(limits: RelayLimits) -> RelayContext {
         RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listenerName, statistics: statistics,
                      logger: logger, highWaterBytes: highWaterBytes, guardRuntime: guardRuntime, limits: limits,
-                     sessions: sessions)
+                     sessions: sessions, mux: mux)
     }
 }

@@ -29,7 +29,7 @@ import SysGuard
 /// Lifecycle: connecting --(backend writable, SO_ERROR 0)--> relaying --(both directions
 /// finished, or an error)--> closed. A connect failure or timeout moves on to the next server;
 /// when every server has failed the client is closed and the failure counted.
-final class RelaySession: EventHandler, @unchecked Sendable {  // @unchecked: every var is read and written only while holding `lock`
+final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  // @unchecked: every var is read and written only while holding `lock`
     private enum Phase: UInt8 { case connecting, relaying, closed }
 
     /// What one turn of reading ended on: the socket drained, reading paused at high water, the

@@ -18,6 +18,17 @@ public struct SessionSnapshot: Sendable {
     public let bufferedBytes: Int
     /// Frames received in about the last second; nil on a listener without framing.
     public let framesPerSecond: Int?
+    /// A mux session's id as its backend knows it; nil for a TCP relay.
+    public var session: UInt64? = nil
+}
+
+/// A client connection `show conns` and `kick` can reach: a TCP relay or a mux session.
+protocol TrackedSession: AnyObject, Sendable {
+    func snapshot(now: Int64) -> SessionSnapshot?
+    /// Closes the connection, counted as kicked; false if it had already closed.
+    func kick() -> Bool
+    func peerMatches(_ prefix: SysGuard.AddressPrefix) -> Bool
+    var holdsTimer: Bool { get }
 }
 
 /// Every relayed connection of the process by id, for `show conns` and `kick`. Touched once
@@ -25,12 +36,12 @@ public struct SessionSnapshot: Sendable {
 /// sessions out in chunks so the lock is never held for long.
 public final class SessionTable: @unchecked Sendable {  // @unchecked: `sessions` is only touched while holding `lock`
     private let lock = PthreadLock()
-    private var sessions: [UInt64: RelaySession] = [:]
+    private var sessions: [UInt64: any TrackedSession] = [:]
     private let nextID = Atomic<UInt64>(1)
 
     public init() {}
 
-    func add(_ session: RelaySession) -> UInt64 {
+    func add(_ session: any TrackedSession) -> UInt64 {
         let id = nextID.add(1, ordering: .relaxed).newValue - 1
         lock.withLock { sessions[id] = session }
         return id

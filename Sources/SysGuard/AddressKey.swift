@@ -58,6 +58,16 @@ public struct AddressKey: Hashable, Comparable, Sendable, CustomStringConvertibl
         mappedPrefixLength >= 96 && high == 0 && low >> 32 == 0xFFFF
     }
 
+    /// The address in network order: 4 bytes for IPv4, else 16.
+    public var addressBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(16)
+        for half in [high, low] {
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: half >> UInt64(shift))) }
+        }
+        return isIPv4 ? Array(bytes[12...]) : bytes
+    }
+
     /// The prefix length in the address's own family: 0...32 for IPv4, 0...128 for IPv6.
     public var prefixLength: Int {
         isIPv4 ? Int(mappedPrefixLength) - 96 : Int(mappedPrefixLength)

@@ -7,7 +7,7 @@ struct ConfigKeysTests {
         let names = ConfigKeys.all.map { "\($0.section.rawValue).\($0.name)" }
         #expect(Set(names).count == names.count)
         #expect(names == [
-            "server.workers", "server.high_water", "server.drain_timeout", "log.level",
+            "server.workers", "server.high_water", "server.node_id", "server.drain_timeout", "log.level",
             "guard.max_files", "guard.max_connections", "guard.sample_interval",
             "guard.max_load", "guard.load_clear", "guard.max_memory_used_percent", "guard.memory_used_clear_percent",
             "guard.min_memory_available", "guard.memory_available_clear",
@@ -24,7 +24,8 @@ struct ConfigKeysTests {
             "listener.packet_rate_soft", "listener.packet_rate_hard", "listener.byte_rate_soft", "listener.byte_rate_hard",
             "listener.max_receive_buffer", "listener.max_send_buffer",
             "listener.tcp_defer_accept", "listener.keepalive_idle", "listener.keepalive_interval", "listener.keepalive_count",
-            "backend.name", "backend.servers", "backend.connect_timeout",
+            "backend.name", "backend.servers", "backend.connect_timeout", "backend.connections", "backend.pick_tries",
+            "backend.heartbeat", "backend.reconnect_min", "backend.reconnect_max", "backend.backend_grace",
             "stats.socket", "stats.mode", "stats.user", "stats.group", "stats.level", "stats.max_clients", "stats.idle_timeout", "stats.metrics_bind",
         ])
     }
@@ -32,7 +33,7 @@ struct ConfigKeysTests {
     @Test func requiredKeysAndDefaults() {
         let defaults = ConfigKeys.all.map { "\($0.section.rawValue).\($0.name)=\($0.defaultText)" }
         #expect(defaults == [
-            #"server.workers="auto""#, #"server.high_water="256KiB""#, #"server.drain_timeout="30s""#, #"log.level="info""#,
+            #"server.workers="auto""#, #"server.high_water="256KiB""#, "server.node_id=0", #"server.drain_timeout="30s""#, #"log.level="info""#,
             "guard.max_files=1048576", "guard.max_connections=0", #"guard.sample_interval="1s""#,
             "guard.max_load=off", "guard.load_clear=0.9 × max_load",
             "guard.max_memory_used_percent=off", "guard.memory_used_clear_percent=max_memory_used_percent − 5",
@@ -58,6 +59,8 @@ struct ConfigKeysTests {
             "listener.keepalive_interval=inherits [guard].keepalive_interval",
             "listener.keepalive_count=inherits [guard].keepalive_count",
             "backend.name=required", "backend.servers=required", #"backend.connect_timeout="3s""#,
+            "backend.connections=4", "backend.pick_tries=3", #"backend.heartbeat="5s""#, #"backend.reconnect_min="100ms""#,
+            #"backend.reconnect_max="10s""#, #"backend.backend_grace="10s""#,
             "stats.socket=required", #"stats.mode="0600""#, "stats.user=Bulwark's user", "stats.group=Bulwark's group",
             #"stats.level="user""#, "stats.max_clients=16", #"stats.idle_timeout="30s""#, "stats.metrics_bind=off",
         ])
@@ -96,7 +99,7 @@ struct ConfigKeysTests {
     @Test func unknownKeysListTheKnownOnesFromTheTable() {
         var text = ConfigText()
         text.set(.backend, "colour", "\"red\"")
-        #expect(issues(text.text).first?.hasSuffix(#"unknown key "colour" in [[backend]]; known keys: name, servers, connect_timeout"#) == true)
+        #expect(issues(text.text).first?.hasSuffix(#"unknown key "colour" in [[backend]]; known keys: name, servers, connect_timeout, connections, pick_tries, heartbeat, reconnect_min, reconnect_max, backend_grace"#) == true)
     }
 
     @Test func referenceListsEverySectionAndKey() {
@@ -124,7 +127,7 @@ struct ConfigKeysTests {
         #expect(markdown.contains("""
             bulwark.toml:2: server.workers: must be between 1 and 1024 (or "auto"), got 0
             bulwark.toml:6: listener[0].bind: host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal
-            bulwark.toml:7: listener[0].mode: mode "mux" is not supported yet; supported: tcp
+            bulwark.toml:7: listener[0].framing: mode "mux" needs framing "u16be", "u32be" or "line": each client frame becomes one DATA message
             bulwark.toml:8: listener[0].backend: backend "echo" is not defined; no [[backend]] is defined
             """))
     }

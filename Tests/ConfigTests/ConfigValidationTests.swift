@@ -70,12 +70,12 @@ struct ConfigValidationTests {
 
     @Test func unknownKeyInServer() {
         #expect(serverIssues("wrkers = 2")
-            == [#"t.toml:2: server.wrkers: unknown key "wrkers" in [server]; known keys: workers, high_water, drain_timeout"#])
+            == [#"t.toml:2: server.wrkers: unknown key "wrkers" in [server]; known keys: workers, high_water, node_id, drain_timeout"#])
     }
 
     @Test func subTableOfAKnownSectionIsAnUnknownKey() {
         #expect(issues("[server.extra]\nx = 1\n\n" + listenerAndBackend)
-            == [#"t.toml:1: server.extra: unknown key "extra" in [server]; known keys: workers, high_water, drain_timeout"#])
+            == [#"t.toml:1: server.extra: unknown key "extra" in [server]; known keys: workers, high_water, node_id, drain_timeout"#])
     }
 
     // MARK: [log]
@@ -125,9 +125,9 @@ struct ConfigValidationTests {
     }
 
     @Test(arguments: [
-        (#"mode = "mux""#, 4, "listener[0].mode", #"mode "mux" is not supported yet; supported: tcp"#),
-        (#"mode = "udp""#, 4, "listener[0].mode", #"unknown mode "udp"; supported: tcp"#),
-        ("mode = true", 4, "listener[0].mode", #"expected a string, one of "tcp", got the boolean true"#),
+        (#"mode = "mux""#, 4, "listener[0].framing", #"mode "mux" needs framing "u16be", "u32be" or "line": each client frame becomes one DATA message"#),
+        (#"mode = "udp""#, 4, "listener[0].mode", #"unknown mode "udp"; supported: tcp, mux"#),
+        ("mode = true", 4, "listener[0].mode", #"expected a string, one of "tcp", "mux", got the boolean true"#),
         (#"bind = "localhost:7000""#, 3, "listener[0].bind",
          "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"),
         (#"bind = "127.0.0.1""#, 3, "listener[0].bind", #"missing port; expected "IP:port", like "127.0.0.1:7000""#),
@@ -224,7 +224,7 @@ struct ConfigValidationTests {
         (#"connect_timeout = "2h""#, 4, "backend[0].connect_timeout", "must be between 1ms and 1h, got 2h"),
         (#"connect_timeout = "0s""#, 4, "backend[0].connect_timeout", "must be between 1ms and 1h, got 0s"),
         ("connect_timeout = 1.5", 4, "backend[0].connect_timeout", #"expected a string like "3s", got the float 1.5"#),
-        ("weight = 3", 4, "backend[0].weight", #"unknown key "weight" in [[backend]]; known keys: name, servers, connect_timeout"#),
+        ("weight = 3", 4, "backend[0].weight", #"unknown key "weight" in [[backend]]; known keys: name, servers, connect_timeout, connections, pick_tries, heartbeat, reconnect_min, reconnect_max, backend_grace"#),
     ])
     func backendValues(keyValue: String, line: Int, key: String, message: String) {
         var lines = ["[[backend]]", "name = \"b\"", "servers = [\"127.0.0.1:7001\"]"]
@@ -291,8 +291,8 @@ struct ConfigValidationTests {
             #"f.toml:3: backend[0].servers[0]: invalid port "99999"; expected a number 1...65535"#,
             #"f.toml:4: backend[0].connect_timeout: invalid duration "soon"; use a number with a unit (ns, us, ms, s, m, h), like "3s" or "250ms""#,
             #"f.toml:7: server.workers: must be between 1 and 1024 (or "auto"), got 0"#,
-            #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water, drain_timeout"#,
-            #"f.toml:13: listener[0].mode: mode "mux" is not supported yet; supported: tcp"#,
+            #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water, node_id, drain_timeout"#,
+            #"f.toml:13: listener[0].framing: mode "mux" needs framing "u16be", "u32be" or "line": each client frame becomes one DATA message"#,
             #"f.toml:14: listener[0].backend: backend "missing" is not defined; defined backends: "b""#,
             "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [guard], [[listener]], [[backend]], [[stats]]",
         ]

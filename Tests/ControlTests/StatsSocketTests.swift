@@ -211,6 +211,6 @@ import Testing
         #expect(rows.count == 1)
         #expect(rows.first?["frame_rate"] as? Int == 3)
         let text = try harness.ask("show conns")
-        #expect(text.hasPrefix("id\tlistener\tpeer\tage_ms\tidle_ms\tbytes_in\tbytes_out\tbuffered\tframe_rate\n"))
+        #expect(text.hasPrefix("id\tlistener\tpeer\tage_ms\tidle_ms\tbytes_in\tbytes_out\tbuffered\tframe_rate\tsession\tuser\tchannels\n"))
     }
 }

@@ -106,7 +106,8 @@ final class AcceptingHandler: EventHandler, @unchecked Sendable {  // @unchecked
             for threadIndex in 0..<clientThreads {
                 threads.append(try NativeThread.start(name: "stress-client") {
                     do {
-                        let sockets = try (0..<connectionsPerThread).map { _ in try BlockingSocket.connect(to: address) }
+                        // Generous timeouts: the whole suite runs in parallel on 2 CPUs (and again under TSan).
+                        let sockets = try (0..<connectionsPerThread).map { _ in try BlockingSocket.connect(to: address, timeoutMilliseconds: 60_000) }
                         for round in 0..<roundsPerConnection {
                             // Send on every connection first, so many fds are ready at once.
                             for (index, socket) in sockets.enumerated() {

@@ -1,0 +1,378 @@
+import Buffers
+import BulwarkSys
+import Engine
+import Glibc
+import MuxProtocol
+
+/// One persistent connection to a backend server, carrying the messages of many sessions
+/// (docs/protocol.md). States: down (waiting for its back-off) → connecting (asynchronous
+/// connect, bounded by connect_timeout) → handshaking (HELLO sent) → live (HELLO_ACK received).
+/// Its timerfd serves the connect timeout, the retry after a back-off, and the heartbeats.
+///
+/// Locking: handlers take `lock`, decode what arrived, and let go before acting on sessions
+/// (which take their own locks); sessions call `send` holding their lock, which then takes this
+/// one. So the order is always session → link, never the other way.
+final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
+    enum State: Equatable { case down, connecting, handshaking, live }
+    enum SendResult { case sent, congested, down }
+
+    /// What a handler leaves to do once the lock is released.
+    struct Aftermath {
+        var messages: [BackendMessage] = []
+        /// Sessions that were bound to the connection that just died.
+        var orphans: [UInt64] = []
+        /// Sessions paused by this connection's high water, to resume.
+        var resumable: [UInt64] = []
+        var isEmpty: Bool { messages.isEmpty && orphans.isEmpty && resumable.isEmpty }
+    }
+
+    private static let timerSource = 2
+    private static let socketInterest: EpollEvents = [.readable, .writable, .readHangup]
+
+    unowned let pool: LinkPool
+    let serverIndex: Int
+    let address: SocketAddress
+    private let lock = PthreadLock()
+    private(set) var state = State.down
+    private var fd: Int32 = -1
+    private var timerFD: Int32 = -1
+    private var registration: Registration?
+    /// 1 and 3 alternate per connection, so an event of a closed socket is recognised.
+    private var socketSource = 3
+    /// Connect failures in a row (the back-off grows with them); 0 once live.
+    private var failures = 0
+    private var retryAtNanoseconds: Int64 = 0
+    private var deadlineNanoseconds: Int64 = 0
+    private var outbound = ByteQueue()
+    /// Where each queued message ends, in bytes ever queued: what is cut off when the
+    /// connection dies is counted by message.
+    private var messageEnds: [Int] = []
+    private var messageEndsStart = 0
+    private var queuedBytesTotal = 0
+    private var sentBytesTotal = 0
+    private var inbound = MessageBuffer()
+    private var bound: Set<UInt64> = []
+    private var paused: [UInt64] = []
+    private var lastSentNanoseconds: Int64 = 0
+    private var lastReceivedNanoseconds: Int64 = 0
+    private var nonce: UInt64 = 0
+
+    init(pool: LinkPool, serverIndex: Int, address: SocketAddress) {
+        self.pool = pool
+        self.serverIndex = serverIndex
+        self.address = address
+    }
+
+    /// Puts the timer on the engine and starts the first connect.
+    func start() throws(SystemError) {
+        try lock.withLock { () throws(SystemError) in
+            timerFD = try TimerFD.create()
+            let registration = pool.engine.register(self)
+            self.registration = registration
+            try pool.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable, triggering: .edge)
+            startConnect()
+        }
+    }
+
+    var isLive: Bool { lock.withLock { state == .live } }
+
+    /// Down and past its back-off: a pick may start a connect now.
+    func connectIfDue() {
+        lock.withLock {
+            if state == .down && MonotonicClock.nanoseconds() >= retryAtNanoseconds { startConnect() }
+        }
+    }
+
+    // MARK: sessions
+
+    /// Binds a session here and sends its OPEN; false when this connection is not live.
+    func open(_ session: UInt64, reattach: Bool, client: ClientEndpoint, listener: String) -> Bool {
+        lock.withLock {
+            guard state == .live else { return false }
+            bound.insert(session)
+            enqueue(.open(session: session, reattach: reattach, client: client, listener: listener))
+            return true
+        }
+    }
+
+    /// Unbinds a closed session; `reason` nil when the backend itself asked for the close.
+    func close(_ session: UInt64, reason: SessionCloseReason?) {
+        lock.withLock {
+            bound.remove(session)
+            if let reason, state == .live { enqueue(.close(session: session, reason: reason)) }
+        }
+    }
+
+    /// One client frame as DATA. `.congested`: sent, but the queue is past high water: the
+    /// session pauses reading until this connection resumes it.
+    func sendData(_ session: UInt64, payload: UnsafeRawBufferPointer) -> SendResult {
+        lock.withLock {
+            guard state == .live, bound.contains(session) else { return .down }
+            var header = GatewayMessage.dataHeader(session: session, payloadCount: payload.count)
+            header.withUnsafeBytes { outbound.append($0, pool: pool.buffers) }
+            outbound.append(payload, pool: pool.buffers)
+            noteMessageQueued(header.count + payload.count)
+            header.removeAll()
+            flush()
+            guard state == .live else { return .down }
+            if outbound.count > pool.highWaterBytes {
+                paused.append(session)
+                return .congested
+            }
+            return .sent
+        }
+    }
+
+    /// Sessions bound here now.
+    var boundCount: Int { lock.withLock { bound.count } }
+
+    // MARK: events
+
+    func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
+        var aftermath = Aftermath()
+        lock.withLock {
+            guard registration != nil else { return }
+            let now = MonotonicClock.nanoseconds()
+            if source == Self.timerSource {
+                TimerFD.acknowledge(timerFD)
+                timerFired(now: now, &aftermath)
+                return
+            }
+            guard source == socketSource, fd >= 0 else { return }  // an event of an earlier socket
+            switch state {
+            case .connecting: connectFinished(events, now: now, scratch: worker.scratch, &aftermath)
+            case .handshaking, .live: service(events, now: now, scratch: worker.scratch, &aftermath)
+            case .down: break
+            }
+        }
+        if !aftermath.isEmpty { pool.settle(aftermath, from: self, worker: worker) }
+    }
+
+    func engineStopped() {
+        lock.withLock {
+            guard let registration else { return }
+            pool.engine.unregister(registration)
+            self.registration = nil
+            if fd >= 0 { FileDescriptors.close(fd) }
+            fd = -1
+            FileDescriptors.close(timerFD)
+            outbound.release(to: pool.buffers)
+        }
+    }
+
+    // MARK: connecting (lock held)
+
+    private func startConnect() {
+        guard let registration else { return }
+        pool.connectionStarted(self)
+        pool.statistics.connectAttempts.increment()
+        do {
+            fd = try Sockets.socket(family: address.family)
+            let outcome = try Sockets.connect(fd, to: address)
+            socketSource = socketSource == 1 ? 3 : 1
+            try pool.engine.add(fd: fd, source: socketSource, of: registration, interest: Self.socketInterest, triggering: .edge)
+            state = .connecting
+            deadlineNanoseconds = MonotonicClock.nanoseconds() + pool.connectTimeoutNanoseconds
+            arm(at: deadlineNanoseconds)
+            if case .connected = outcome { handshake(now: MonotonicClock.nanoseconds()) }
+        } catch {
+            connectFailed("\(error)")
+        }
+    }
+
+    private func connectFinished(_ events: EpollEvents, now: Int64, scratch: UnsafeMutableRawBufferPointer,
+                                 _ aftermath: inout Aftermath) {
+        let error = Sockets.pendingError(fd)
+        guard error == 0 else { return connectFailed("connect: \(Errno.describe(error))") }
+        guard !events.isDisjoint(with: [.writable, .readable]), events.isDisjoint(with: [.error, .hangup]) else { return }
+        handshake(now: now)
+        if events.contains(.readable) { service([.readable], now: now, scratch: scratch, &aftermath) }
+    }
+
+    private func handshake(now: Int64) {
+        Sockets.setNoDelay(fd)
+        state = .handshaking
+        lastReceivedNanoseconds = now
+        enqueue(.hello(version: ProtocolLimits.version, nodeID: pool.nodeID, heartbeatMilliseconds: pool.heartbeatMilliseconds,
+                       name: pool.gatewayName))
+        deadlineNanoseconds = now + pool.connectTimeoutNanoseconds
+        arm(at: deadlineNanoseconds)
+    }
+
+    private func connectFailed(_ reason: String) {
+        if fd >= 0 { FileDescriptors.close(fd) }
+        fd = -1
+        failures += 1
+        pool.statistics.connectFailures.increment()
+        pool.serverStatistics[serverIndex].failed(reason)
+        pool.connectionEnded(self)
+        goDown(retryAfter: pool.backoffNanoseconds(failures: failures))
+    }
+
+    // MARK: a connected socket (lock held)
+
+    private func service(_ events: EpollEvents, now: Int64, scratch: UnsafeMutableRawBufferPointer, _ aftermath: inout Aftermath) {
+        if events.contains(.error) && Sockets.pendingError(fd) != 0 { return die("socket error", &aftermath) }
+        if events.contains(.writable) && !outbound.isEmpty {
+            flush()
+            guard state != .down else { return die("send failed", &aftermath) }
+            if outbound.count <= pool.highWaterBytes / 2 && !paused.isEmpty {
+                aftermath.resumable = paused
+                paused.removeAll()
+            }
+        }
+        if events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { return }
+        // Edge-triggered: read to EAGAIN (the backend connection is shared; its data is never
+        // left for a later edge that would not come).
+        while true {
+            let outcome: IOOutcome
+            do { outcome = try Sockets.receive(fd, into: scratch) } catch { return die("receive failed: \(error)", &aftermath) }
+            switch outcome {
+            case .wouldBlock: return decode(now: now, &aftermath)
+            case .endOfStream:
+                decode(now: now, &aftermath)
+                return die("closed by the backend", &aftermath)
+            case .transferred(let count):
+                inbound.append(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+                lastReceivedNanoseconds = now
+            }
+        }
+    }
+
+    private func decode(now: Int64, _ aftermath: inout Aftermath) {
+        do {
+            while let message = try inbound.nextBackendMessage() {
+                if state == .handshaking {
+                    guard case .helloAck(let version) = message, version == ProtocolLimits.version else {
+                        return die("bad handshake: expected HELLO_ACK version \(ProtocolLimits.version), got \(message)", &aftermath)
+                    }
+                    state = .live
+                    failures = 0
+                    pool.serverStatistics[serverIndex].connected()
+                    arm(at: now + pool.heartbeatNanoseconds)
+                    continue
+                }
+                if case .ping(let value) = message {
+                    enqueue(.pong(nonce: value))
+                    continue
+                }
+                aftermath.messages.append(message)
+            }
+        } catch {
+            pool.hub.counters.malformed.increment()
+            die("malformed message: \(error)", &aftermath)
+        }
+    }
+
+    private func timerFired(now: Int64, _ aftermath: inout Aftermath) {
+        switch state {
+        case .down:
+            if now >= retryAtNanoseconds { startConnect() } else { arm(at: retryAtNanoseconds) }
+        case .connecting, .handshaking:
+            if now >= deadlineNanoseconds {
+                pool.statistics.connectTimeouts.increment()
+                if state == .handshaking {
+                    die("no HELLO_ACK within connect_timeout", &aftermath)
+                } else {
+                    connectFailed("connect timed out")
+                }
+            } else {
+                arm(at: deadlineNanoseconds)
+            }
+        case .live:
+            if now - lastReceivedNanoseconds >= 3 * pool.heartbeatNanoseconds {
+                return die("no message for 3 heartbeats", &aftermath)
+            }
+            if now - lastSentNanoseconds >= pool.heartbeatNanoseconds {
+                nonce &+= 1
+                enqueue(.ping(nonce: nonce))
+            }
+            arm(at: min(lastSentNanoseconds + pool.heartbeatNanoseconds, lastReceivedNanoseconds + 3 * pool.heartbeatNanoseconds))
+        }
+    }
+
+    /// The connection is lost: its sessions are handed back to the pool to re-bind, what was
+    /// queued for it is counted as lost, and it reconnects at once or after its back-off.
+    private func die(_ reason: String, _ aftermath: inout Aftermath) {
+        guard state != .down else { return }
+        let wasLive = state == .live
+        pool.hub.counters.lostFrames.add(messageEnds.count - messageEndsStart)
+        pool.logFailure("backend \(pool.name): connection to \(address) lost: \(reason)")
+        pool.serverStatistics[serverIndex].failed(reason)
+        if fd >= 0 {
+            Sockets.setResetOnClose(fd)
+            FileDescriptors.close(fd)
+        }
+        fd = -1
+        aftermath.orphans = Array(bound)
+        aftermath.resumable += paused
+        bound.removeAll()
+        paused.removeAll()
+        inbound = MessageBuffer()
+        if !wasLive { failures += 1 }
+        pool.connectionEnded(self)
+        // A live connection lost while fewer than half the server's connections are up or
+        // coming up reconnects at once; otherwise (and after a failed connect) it waits.
+        goDown(retryAfter: wasLive && pool.shouldReconnectAtOnce(serverIndex) ? 0 : pool.backoffNanoseconds(failures: max(1, failures)))
+    }
+
+    private func goDown(retryAfter delay: Int64) {
+        state = .down
+        outbound.release(to: pool.buffers)
+        messageEnds.removeAll()
+        messageEndsStart = 0
+        queuedBytesTotal = 0
+        sentBytesTotal = 0
+        retryAtNanoseconds = MonotonicClock.nanoseconds() + delay
+        if delay == 0 {
+            startConnect()
+        } else {
+            arm(at: retryAtNanoseconds)
+        }
+    }
+
+    // MARK: output (lock held)
+
+    private func enqueue(_ message: GatewayMessage) {
+        var bytes: [UInt8] = []
+        message.encode(into: &bytes)
+        bytes.withUnsafeBytes { outbound.append($0, pool: pool.buffers) }
+        noteMessageQueued(bytes.count)
+        flush()
+    }
+
+    private func noteMessageQueued(_ byteCount: Int) {
+        queuedBytesTotal += byteCount
+        messageEnds.append(queuedBytesTotal)
+        lastSentNanoseconds = MonotonicClock.nanoseconds()
+    }
+
+    /// Writes what is queued until the socket is full; a failed send takes the state to down
+    /// (the caller finds out from the state and lets `die` report it).
+    private func flush() {
+        guard fd >= 0, state == .handshaking || state == .live else { return }
+        while !outbound.isEmpty {
+            let region = outbound.firstRegion()
+            let outcome: IOOutcome
+            do { outcome = try Sockets.send(fd, from: region) } catch {
+                var ignored = Aftermath()
+                die("send failed: \(error)", &ignored)
+                pool.settleLater(ignored)
+                return
+            }
+            guard case .transferred(let count) = outcome else { break }
+            outbound.consume(count, pool: pool.buffers)
+            sentBytesTotal += count
+            if count < region.count { break }
+        }
+        while messageEndsStart < messageEnds.count && messageEnds[messageEndsStart] <= sentBytesTotal { messageEndsStart += 1 }
+        if messageEndsStart > 1024 && messageEndsStart * 2 > messageEnds.count {
+            messageEnds.removeFirst(messageEndsStart)
+            messageEndsStart = 0
+        }
+    }
+
+    private func arm(at deadline: Int64) {
+        TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - MonotonicClock.nanoseconds()))
+    }
+}

@@ -1,0 +1,118 @@
+import Config
+
+/// Cuts a mux client's byte stream into frames (the listener's framing) and hands each payload
+/// on. A frame that arrives in one read is passed as a slice of that read (no copy); only a
+/// frame cut by a read boundary is assembled in `pending`, which never holds more than one
+/// frame (at most `max_frame` plus its header).
+struct FrameSplitter {
+    let framing: Framing
+    let maxFrameBytes: Int
+    private var pending: [UInt8] = []
+
+    init(framing: Framing, maxFrameBytes: Int) {
+        self.framing = framing
+        self.maxFrameBytes = maxFrameBytes
+    }
+
+    enum Outcome: Equatable {
+        case ok
+        /// A frame larger than max_frame (or a line without "\n" past it): close the client.
+        case tooLarge
+    }
+
+    /// Bytes of an incomplete frame held.
+    var pendingBytes: Int { pending.count }
+
+    /// Splits `bytes`; `deliver` gets each complete payload, in order.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
+        var offset = 0
+        if !pending.isEmpty {
+            // First complete the frame an earlier read began, taking only the bytes it needs.
+            switch completePending(bytes, &offset, deliver) {
+            case .tooLarge: return .tooLarge
+            case .ok where !pending.isEmpty: return .ok  // still incomplete: this read is used up
+            case .ok: break
+            }
+        }
+        while offset < bytes.count {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            if framing == .line {
+                guard let newline = rest.firstIndex(of: 10) else {
+                    guard rest.count <= maxFrameBytes else { return .tooLarge }
+                    pending.append(contentsOf: rest)
+                    return .ok
+                }
+                guard newline <= maxFrameBytes else { return .tooLarge }
+                deliver(UnsafeRawBufferPointer(rebasing: rest[..<newline]))
+                offset += newline + 1
+                continue
+            }
+            guard rest.count >= headerBytes else {
+                pending.append(contentsOf: rest)
+                return .ok
+            }
+            let length = Self.readLength(rest, headerBytes: headerBytes)
+            guard length <= maxFrameBytes else { return .tooLarge }
+            guard rest.count >= headerBytes + length else {
+                pending.reserveCapacity(headerBytes + length)
+                pending.append(contentsOf: rest)
+                return .ok
+            }
+            deliver(UnsafeRawBufferPointer(rebasing: rest[headerBytes..<headerBytes + length]))
+            offset += headerBytes + length
+        }
+        return .ok
+    }
+
+    /// Moves bytes from `bytes[offset...]` into `pending` until its frame is whole (then
+    /// delivers it and empties `pending`) or the bytes run out.
+    private mutating func completePending(_ bytes: UnsafeRawBufferPointer, _ offset: inout Int,
+                                          _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
+        if framing == .line {
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
+            guard let newline = rest.firstIndex(of: 10) else {
+                pending.append(contentsOf: rest)
+                offset = bytes.count
+                return pending.count > maxFrameBytes ? .tooLarge : .ok
+            }
+            pending.append(contentsOf: rest[..<newline])
+            offset += newline + 1
+            guard pending.count <= maxFrameBytes else { return .tooLarge }
+            pending.withUnsafeBytes { deliver($0) }
+            pending.removeAll(keepingCapacity: false)
+            return .ok
+        }
+        if pending.count < headerBytes {
+            let take = min(headerBytes - pending.count, bytes.count - offset)
+            pending.append(contentsOf: bytes[offset..<offset + take])
+            offset += take
+            guard pending.count == headerBytes else { return .ok }
+        }
+        let length = pending.withUnsafeBytes { Self.readLength($0, headerBytes: headerBytes) }
+        guard length <= maxFrameBytes else { return .tooLarge }
+        let take = min(headerBytes + length - pending.count, bytes.count - offset)
+        pending.append(contentsOf: bytes[offset..<offset + take])
+        offset += take
+        guard pending.count == headerBytes + length else { return .ok }
+        pending.withUnsafeBytes { deliver(UnsafeRawBufferPointer(rebasing: $0[headerBytes...])) }
+        pending.removeAll(keepingCapacity: false)
+        return .ok
+    }
+
+    private var headerBytes: Int { framing == .u16be ? 2 : 4 }
+
+    private static func readLength(_ bytes: UnsafeRawBufferPointer, headerBytes: Int) -> Int {
+        var length = 0
+        for index in 0..<headerBytes { length = length << 8 | Int(bytes[index]) }
+        return length
+    }
+
+    /// The header this framing puts before a payload going to the client ("line" puts "\n" after).
+    static func header(for framing: Framing, payloadCount: Int) -> [UInt8] {
+        switch framing {
+        case .u16be: return [UInt8(truncatingIfNeeded: payloadCount >> 8), UInt8(truncatingIfNeeded: payloadCount)]
+        case .u32be: return (0..<4).map { UInt8(truncatingIfNeeded: payloadCount >> (24 - 8 * $0)) }
+        case .line, .none: return []
+        }
+    }
+}

@@ -1,0 +1,346 @@
+import Buffers
+import BulwarkSys
+import Config
+import Engine
+import Glibc
+import MuxProtocol
+import SysGuard
+
+/// One client of a `mode = "mux"` listener: a session with a 64-bit id whose frames travel as
+/// DATA messages over one of the backend's persistent connections (BackendLink), bound when it
+/// opens so its frames stay in order. The client socket is edge-triggered; a timerfd exists
+/// only when the listener has an idle timeout. Reading pauses while the bound connection is past
+/// its high-water mark or while no connection is live (the kernel holds what the client sends).
+final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
+    private static let clientSource = 0
+    private static let timerSource = 2
+    private static let socketInterest: EpollEvents = [.readable, .writable, .readHangup]
+    private static let readsPerTurn = 4
+
+    private let lock = PthreadLock()
+    private let context: RelayContext
+    private let mux: MuxContext
+    private let clientFD: Int32
+    private var timerFD: Int32 = -1
+    private var registration: Registration?
+    private var closed = false
+    private var id: UInt64 = 0
+    private var tableID: UInt64 = 0
+    private var link: BackendLink?
+    /// Not reading the client: the bound connection is congested, or there is none.
+    private var readPaused = false
+    private var splitter: FrameSplitter
+    private var toClient = ByteQueue()
+    private var idle: IdleDeadline?
+    private var bytesIn = 0
+    private var bytesOut = 0
+    private var framesIn = 0
+    private let admission: RelayAdmission
+    private let startedAtNanoseconds: Int64
+
+    private init(clientFD: Int32, admission: RelayAdmission, context: RelayContext, mux: MuxContext) {
+        self.clientFD = clientFD
+        self.admission = admission
+        self.context = context
+        self.mux = mux
+        let now = MonotonicClock.nanoseconds()
+        startedAtNanoseconds = now
+        splitter = FrameSplitter(framing: mux.framing, maxFrameBytes: context.limits.maxFrameBytes)
+        if context.limits.idleMode == .enforce, let timeout = context.limits.idleTimeoutNanoseconds {
+            idle = IdleDeadline(timeoutNanoseconds: timeout, now: now)
+        }
+    }
+
+    /// Takes an admitted client: registers it, binds it to a live backend connection and sends
+    /// OPEN; with none live the client is closed at once (counted). Returns an error when the
+    /// session could not get its fds.
+    static func start(clientFD: Int32, admission: RelayAdmission, context: RelayContext, mux: MuxContext) -> SystemError? {
+        let session = MuxSession(clientFD: clientFD, admission: admission, context: context, mux: mux)
+        return session.lock.withLock { session.begin() }
+    }
+
+    private func begin() -> SystemError? {
+        context.statistics.active.increment()
+        id = mux.hub.add(self, listener: context.listenerName)
+        tableID = context.sessions.add(self)
+        do {
+            let registration = context.engine.register(self)
+            self.registration = registration
+            if let idle {
+                timerFD = try TimerFD.create()
+                try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable, triggering: .edge)
+                TimerFD.arm(timerFD, afterNanoseconds: idle.timeoutNanoseconds)
+            }
+        } catch {
+            close(.clientError, notifyBackend: false)
+            return error
+        }
+        guard let chosen = mux.pool.pick(), chosen.open(id, reattach: false, client: clientEndpoint, listener: context.listenerName) else {
+            mux.hub.counters.refusedNoBackend.increment()
+            context.statistics.backendUnavailable.increment()
+            close(.noBackend, notifyBackend: false)
+            return nil
+        }
+        link = chosen
+        do {
+            try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration!, interest: Self.socketInterest,
+                                   triggering: .edge)
+        } catch {
+            close(.clientError, notifyBackend: true)
+            return error
+        }
+        return nil
+    }
+
+    private var clientEndpoint: ClientEndpoint {
+        ClientEndpoint(addressBytes: admission.address.addressBytes, port: admission.peerPort)
+    }
+
+    // MARK: events
+
+    func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
+        lock.withLock {
+            guard !closed else { return }
+            if source == Self.timerSource {
+                TimerFD.acknowledge(timerFD)
+                return idleTimerFired()
+            }
+            if events.contains(.error) && Sockets.pendingError(clientFD) != 0 { return close(.clientError, notifyBackend: true) }
+            if events.contains(.writable) && !toClient.isEmpty {
+                guard flushToClient() else { return close(.clientError, notifyBackend: true) }
+            }
+            if !readPaused && !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
+                readClient(scratch: worker.scratch)
+            }
+        }
+    }
+
+    func engineStopped() {
+        lock.withLock { if !closed { close(.gatewayStopping, notifyBackend: true) } }
+    }
+
+    /// Reads the client until EAGAIN (or the per-turn cap: then asks for another turn), cutting
+    /// frames and sending each on as DATA.
+    private func readClient(scratch: UnsafeMutableRawBufferPointer) {
+        for _ in 0..<Self.readsPerTurn {
+            guard let link, !readPaused else { return }
+            let outcome: IOOutcome
+            do { outcome = try Sockets.receive(clientFD, into: scratch) } catch { return close(.clientError, notifyBackend: true) }
+            switch outcome {
+            case .wouldBlock: return
+            case .endOfStream: return close(.clientClosed, notifyBackend: true)
+            case .transferred(let count):
+                bytesIn += count
+                if idle != nil { idle?.touch(now: MonotonicClock.nanoseconds()) }
+                var linkDown = false
+                let outcome = splitter.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count])) { payload in
+                    guard !linkDown else {
+                        mux.hub.counters.lostFrames.increment()
+                        return
+                    }
+                    framesIn += 1
+                    switch link.sendData(id, payload: payload) {
+                    case .sent: break
+                    case .congested: readPaused = true
+                    case .down:
+                        linkDown = true
+                        mux.hub.counters.lostFrames.increment()
+                    }
+                }
+                if outcome == .tooLarge {
+                    context.guardRuntime.counters.countClose(.frameTooLarge)
+                    return close(.limit, notifyBackend: true)
+                }
+                if linkDown {
+                    // The connection died under us; its handler re-binds this session.
+                    readPaused = true
+                    return
+                }
+                if count < scratch.count { return }  // drained: the next data makes a new edge
+            }
+        }
+        if !readPaused { retrigger() }
+    }
+
+    private func retrigger() {
+        guard let registration else { return }
+        try? context.engine.retrigger(fd: clientFD, source: Self.clientSource, of: registration, interest: Self.socketInterest)
+    }
+
+    // MARK: from the backend (called with no other session's lock held)
+
+    /// A payload for this client: framed and sent, or queued behind what waits; a client whose
+    /// queue passes max_send_buffer is closed (SysGuard).
+    func deliver(_ payload: [UInt8]) {
+        lock.withLock {
+            guard !closed else { return }
+            guard payload.count <= context.limits.maxFrameBytes else {
+                mux.hub.counters.oversizedPayloads.increment()
+                return
+            }
+            bytesOut += payload.count
+            let header = mux.framing == .line ? [UInt8(ascii: "\n")] : FrameSplitter.header(for: mux.framing, payloadCount: payload.count)
+            let (first, second) = mux.framing == .line ? (payload, header) : (header, payload)
+            if toClient.isEmpty {
+                let outcome = first.withUnsafeBytes { head in
+                    second.withUnsafeBytes { tail in Result { () throws(SystemError) in try Sockets.send(clientFD, head, tail) } }
+                }
+                guard case .success(let sent) = outcome else { return close(.clientError, notifyBackend: true) }
+                var written = 0
+                if case .transferred(let count) = sent { written = count }
+                if written < first.count {
+                    first.withUnsafeBytes { toClient.append(UnsafeRawBufferPointer(rebasing: $0[written...]), pool: context.pool) }
+                    second.withUnsafeBytes { toClient.append($0, pool: context.pool) }
+                } else if written < first.count + second.count {
+                    second.withUnsafeBytes { toClient.append(UnsafeRawBufferPointer(rebasing: $0[(written - first.count)...]), pool: context.pool) }
+                }
+            } else {
+                first.withUnsafeBytes { toClient.append($0, pool: context.pool) }
+                second.withUnsafeBytes { toClient.append($0, pool: context.pool) }
+            }
+            if toClient.count > context.limits.maxSendBufferBytes && context.limits.bufferMode == .enforce {
+                context.guardRuntime.counters.countClose(.sendBuffer)
+                close(.limit, notifyBackend: true)
+            }
+        }
+    }
+
+    private func flushToClient() -> Bool {
+        while !toClient.isEmpty {
+            let region = toClient.firstRegion()
+            let outcome: IOOutcome
+            do { outcome = try Sockets.send(clientFD, from: region) } catch { return false }
+            guard case .transferred(let count) = outcome else { return true }
+            toClient.consume(count, pool: context.pool)
+            if count < region.count { return true }
+        }
+        return true
+    }
+
+    /// The backend asked (CLOSE): close the client without answering with a CLOSE.
+    func closeAtBackendRequest() {
+        lock.withLock { if !closed { close(.backendRequest, notifyBackend: false) } }
+    }
+
+    /// The bound connection resumed after high water (or died): read the client again.
+    func resumeReading() {
+        lock.withLock {
+            guard !closed, readPaused, link != nil else { return }
+            readPaused = false
+            retrigger()
+        }
+    }
+
+    /// The connection this session was bound to died (`lost` nil: whichever it was): re-bind to
+    /// a live one with a re-attach OPEN, or wait (not reading) for one up to backend_grace.
+    func linkLost(_ lost: BackendLink?) {
+        lock.withLock {
+            guard !closed, lost == nil || link === lost else { return }
+            link = nil
+            readPaused = true
+            bind(now: MonotonicClock.nanoseconds(), reattach: true)
+        }
+    }
+
+    /// The pool's sweep, for a session waiting for a connection.
+    func retryBinding(expired: Bool) {
+        lock.withLock {
+            guard !closed, link == nil else { return mux.pool.stopWaiting(id) }
+            bind(now: MonotonicClock.nanoseconds(), reattach: true)
+            if link == nil && expired {
+                mux.hub.counters.closedNoBackend.increment()
+                close(.noBackend, notifyBackend: false)
+            }
+        }
+    }
+
+    private func bind(now: Int64, reattach: Bool) {
+        if let chosen = mux.pool.pick(), chosen.open(id, reattach: reattach, client: clientEndpoint, listener: context.listenerName) {
+            link = chosen
+            mux.hub.counters.rebinds.increment()
+            mux.pool.stopWaiting(id)
+            readPaused = false
+            retrigger()
+        } else {
+            mux.pool.waitForLink(id, since: now)
+        }
+    }
+
+    private func idleTimerFired() {
+        guard let deadline = idle else { return }
+        switch deadline.onTimerFired(now: MonotonicClock.nanoseconds()) {
+        case .expired:
+            context.guardRuntime.counters.countClose(.idleTimeout)
+            close(.idleTimeout, notifyBackend: true)
+        case .rearm(let after):
+            TimerFD.arm(timerFD, afterNanoseconds: after)
+        }
+    }
+
+    // MARK: stats socket
+
+    func snapshot(now: Int64) -> SessionSnapshot? {
+        lock.withLock {
+            guard !closed else { return nil }
+            return SessionSnapshot(
+                id: tableID, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
+                ageNanoseconds: max(0, now - startedAtNanoseconds),
+                idleNanoseconds: idle.map { max(0, now - $0.lastActivityNanoseconds) },
+                bytesIn: bytesIn, bytesOut: bytesOut, bufferedBytes: toClient.count + splitter.pendingBytes,
+                framesPerSecond: nil, session: id)
+        }
+    }
+
+    var holdsTimer: Bool { lock.withLock { !closed && timerFD >= 0 } }
+
+    func kick() -> Bool {
+        lock.withLock {
+            guard !closed else { return false }
+            context.guardRuntime.counters.countClose(.kicked)
+            close(.kicked, notifyBackend: true)
+            return true
+        }
+    }
+
+    func peerMatches(_ prefix: SysGuard.AddressPrefix) -> Bool { prefix.key.contains(admission.address) }
+
+    // MARK: closing
+
+    private func close(_ reason: SessionCloseReason, notifyBackend: Bool) {
+        closed = true
+        if let registration { context.engine.unregister(registration) }
+        registration = nil
+        FileDescriptors.close(clientFD)
+        if timerFD >= 0 { FileDescriptors.close(timerFD) }
+        timerFD = -1
+        toClient.release(to: context.pool)
+        link?.close(id, reason: notifyBackend ? reason : nil)
+        link = nil
+        mux.pool.stopWaiting(id)
+        mux.hub.remove(id)
+        context.sessions.remove(tableID)
+        context.guardRuntime.release(admission.address, holdsAddressSlot: admission.holdsAddressSlot)
+        let statistics = context.statistics
+        statistics.active.decrement()
+        statistics.bytesFromClients.add(bytesIn)
+        statistics.bytesToClients.add(bytesOut)
+        switch reason {
+        case .clientClosed, .backendRequest: statistics.closedNormally.increment()
+        case .clientError: statistics.closedOnError.increment()
+        default: break
+        }
+    }
+}
+
+/// What every session of one mux listener shares besides its RelayContext.
+final class MuxContext: Sendable {
+    let hub: MuxHub
+    let pool: LinkPool
+    let framing: Config.Framing
+
+    init(hub: MuxHub, pool: LinkPool, framing: Config.Framing) {
+        self.hub = hub
+        self.pool = pool
+        self.framing = framing
+    }
+}
