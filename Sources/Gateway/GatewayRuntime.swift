@@ -211,6 +211,10 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
                 ("oversized_payloads", counters.oversizedPayloads.value), ("sessions", hub.count)]
     }
 
+    /// Where this worker's session id counter stands: the master starts the next worker above it,
+    /// so ids stay unique across an upgrade even when sessions open faster than the clock moves.
+    public var sessionCounter: UInt64 { hub.nextCounter }
+
     /// Channels and their member counts.
     public var channels: [(channel: String, members: Int)] { hub.channelCounts }
 

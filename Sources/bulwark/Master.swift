@@ -40,6 +40,8 @@ final class Master {
     private var respawnAt: Int64?
     private var backoff = Master.firstBackoffNanoseconds
     private let watchdogInterval: Int64?
+    /// The highest mux session counter a worker reported: the next worker starts above it.
+    private var sessionFloor: UInt64 = 0
     private var lastWatchdog: Int64 = 0
 
     init(configPath: String, config: GatewayConfig, logger: Logger) throws(SystemError) {
@@ -90,7 +92,9 @@ final class Master {
             let (masterEnd, workerEnd) = try MessageChannel.pair()
             let environment = Processes.environment().filter { entry in
                 !["BULWARK_", "NOTIFY_SOCKET=", "WATCHDOG_", "LISTEN_"].contains { entry.hasPrefix($0) }
-            } + ["BULWARK_MASTER_FD=\(workerEnd)", "BULWARK_MASTER_PID=\(getpid())", "BULWARK_SOCKETS=\(sockets.encoded)"]
+            } + ["BULWARK_MASTER_FD=\(workerEnd)", "BULWARK_MASTER_PID=\(getpid())", "BULWARK_SOCKETS=\(sockets.encoded)",
+                 // Reported once a second: a margin of one second at 16 ids a millisecond.
+                 "BULWARK_SESSION_FLOOR=\(sessionFloor == 0 ? 0 : sessionFloor + 16_000)"]
             // /proc/self/exe: a worker always runs the master's own version, even once the file
             // at the path was replaced and before an upgrade is asked for.
             let pid: Int32
@@ -122,6 +126,7 @@ final class Master {
             switch verb {
             case "ready": workerReady(worker)
             case "alive": worker.aliveAtNanoseconds = MonotonicClock.nanoseconds()
+            case "floor": sessionFloor = max(sessionFloor, UInt64(rest) ?? 0)
             case "status":
                 worker.status = rest
                 if worker.isServing { SystemdNotify.send("STATUS=\(rest)") }
@@ -375,7 +380,8 @@ final class Master {
         logger.notice("master: upgrade: executing \(binaryPath)")
         let keep = sockets.allFDs + workers.map(\.channel).filter { $0 >= 0 }
         for fd in keep { try? FileDescriptors.setCloseOnExec(fd, false) }
-        let state = MasterState(binaryPath: binaryPath, fromVersion: VersionText.version, workers: workers.map(\.encoded))
+        let state = MasterState(binaryPath: binaryPath, fromVersion: VersionText.version, sessionFloor: sessionFloor,
+                                workers: workers.map(\.encoded))
         let environment = Processes.environment().filter { !$0.hasPrefix("BULWARK_MASTER_") }
             + ["\(Self.stateVariable)=\(state.encoded)", "\(Self.socketsVariable)=\(sockets.encoded)"]
         let error = Processes.exec(path: binaryPath, arguments: CommandLine.arguments.dropFirst().map { $0 }, environment: environment)
@@ -414,6 +420,7 @@ final class Master {
     /// After an upgrade's exec: the sockets and workers of the previous image; then a new
     /// worker of this version starts, and the old ones drain once it is ready.
     private func restore(_ state: MasterState) {
+        sessionFloor = state.sessionFloor
         sockets = Processes.environment(Self.socketsVariable).flatMap(InheritedSockets.init(encoded:)) ?? InheritedSockets()
         let now = MonotonicClock.nanoseconds()
         for line in state.workers {
@@ -438,21 +445,25 @@ final class Master {
 struct MasterState {
     let binaryPath: String
     let fromVersion: String
+    let sessionFloor: UInt64
     let workers: [String]
 
-    init(binaryPath: String, fromVersion: String, workers: [String]) {
+    init(binaryPath: String, fromVersion: String, sessionFloor: UInt64, workers: [String]) {
         self.binaryPath = binaryPath
         self.fromVersion = fromVersion
+        self.sessionFloor = sessionFloor
         self.workers = workers
     }
 
-    var encoded: String { ([binaryPath, fromVersion] + workers).joined(separator: "\n") }
+    /// One value a line: the binary path, the version, the session floor, then the workers.
+    var encoded: String { ([binaryPath, fromVersion, String(sessionFloor)] + workers).joined(separator: "\n") }
 
     init(encoded text: String) {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         binaryPath = lines.first ?? ""
         fromVersion = lines.count > 1 ? lines[1] : "unknown"
-        workers = Array(lines.dropFirst(2)).filter { !$0.isEmpty }
+        sessionFloor = lines.count > 2 ? UInt64(lines[2]) ?? 0 : 0
+        workers = Array(lines.dropFirst(3)).filter { !$0.isEmpty }
     }
 }
 

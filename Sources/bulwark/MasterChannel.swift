@@ -51,6 +51,7 @@ final class MasterChannel: EventHandler, @unchecked Sendable {  // @unchecked: `
             if source == Self.timerSource {
                 TimerFD.acknowledge(timerFD)
                 send("alive")
+                send("floor \(runtime.sessionCounter)")
                 send("status \(runtime.guardRuntime.connections) connections, worker \(ProcessFacts.processID())\(runtime.isDraining ? ", draining" : "")")
                 try? runtime.engine.rearm(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable)
                 return

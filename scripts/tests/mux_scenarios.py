@@ -9,7 +9,8 @@ docs/protocol.md alone. Checked:
   5. a killed backend server: its sessions are re-bound (OPEN with re-attach) to the other
      server and the clients keep working;
   6. while a server is down, connect attempts back off (they grow slower than linearly), and
-     it is reconnected after it returns.
+     it is reconnected after it returns;
+  7. after a hot upgrade, new session ids stay above every id the old worker gave out.
 Prints one JSON summary; exits 1 on the first failed check. Every wait is bounded.
 """
 import json, os, signal, socket, subprocess, sys, tempfile, threading, time
@@ -202,6 +203,14 @@ level = "admin"
         check(late <= max(early, 2), f"connect attempts slow down while down: {attempts}")
         revived = Backend(first.port)
         wait_for(lambda: revived.of("hello"), 10, "the revived server to be reconnected")
+        # 7. Session ids keep growing across a hot upgrade.
+        highest = max(e["session"] for b in (first, second, revived) for e in b.of("open"))
+        gateway.send_signal(signal.SIGUSR2)
+        wait_for(lambda: "last_upgrade: from" in ask(stats, "show info"), 20, "the upgrade")
+        fresh = wait_for(lambda: _connect(port), 10, "the listener after the upgrade")
+        check(wait_for(lambda: _echoes(fresh, "new worker"), 10, "a session on the new worker"), "new worker echoes")
+        newest = max(e["session"] for b in (second, revived) for e in b.of("open"))
+        check(newest > highest, f"ids grow across the upgrade: {newest:#x} > {highest:#x}")
         result = {"ok": True, "session_example": hex(session), "connect_attempts_while_down": attempts,
                   "reattached": len(reattached), "down_seconds": round(time.monotonic() - killed_at, 2)}
         revived.stop()

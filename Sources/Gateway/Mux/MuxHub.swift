@@ -49,6 +49,9 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
 
     func session(_ id: UInt64) -> MuxSession? { lock.withLock { sessions[id] } }
 
+    /// The id the next session gets (without the node bits): a new worker starts above it.
+    var nextCounter: UInt64 { lock.withLock { nextID & 0x0000_FFFF_FFFF_FFFF } }
+
     /// BIND: attaches `user` to the session (empty: detaches). False for an unknown session.
     func bind(_ id: UInt64, user: String) -> Bool {
         lock.withLock {
