@@ -4,10 +4,12 @@ import BulwarkSys
 /// channels. Touched when a session opens or closes and for each backend message that names a
 /// session or a channel; the lock is held for a lookup or an update, never for I/O.
 final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are only touched while holding `lock`
+    /// Kept only for sessions a backend gave a user or channels: an idle session costs the hub
+    /// one dictionary entry.
     private struct Membership {
-        var listener: String
         var user: String?
         var channels: Set<String> = []
+        var isEmpty: Bool { user == nil && channels.isEmpty }
     }
 
     private let lock = PthreadLock()
@@ -27,12 +29,11 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
         nextID = UInt64(nodeID & 0xFFFF) << 48 | max(seed, floor & 0x0000_FFFF_FFFF_FFFF)
     }
 
-    func add(_ session: MuxSession, listener: String) -> UInt64 {
+    func add(_ session: MuxSession) -> UInt64 {
         lock.withLock {
             let id = nextID
             nextID += 1
             sessions[id] = session
-            memberships[id] = Membership(listener: listener)
             return id
         }
     }
@@ -55,10 +56,11 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
     /// BIND: attaches `user` to the session (empty: detaches). False for an unknown session.
     func bind(_ id: UInt64, user: String) -> Bool {
         lock.withLock {
-            guard var membership = memberships[id] else { return false }
+            guard sessions[id] != nil else { return false }
+            var membership = memberships[id] ?? Membership()
             if let previous = membership.user { unbindLocked(id, previous) }
             membership.user = user.isEmpty ? nil : user
-            memberships[id] = membership
+            memberships[id] = membership.isEmpty ? nil : membership
             if !user.isEmpty { users[user, default: []].insert(id) }
             return true
         }
@@ -66,8 +68,8 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
 
     func join(_ id: UInt64, channel: String) -> Bool {
         lock.withLock {
-            guard memberships[id] != nil else { return false }
-            memberships[id]?.channels.insert(channel)
+            guard sessions[id] != nil else { return false }
+            memberships[id, default: Membership()].channels.insert(channel)
             channels[channel, default: []].insert(id)
             return true
         }
@@ -75,8 +77,9 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
 
     func leave(_ id: UInt64, channel: String) -> Bool {
         lock.withLock {
-            guard memberships[id] != nil else { return false }
+            guard sessions[id] != nil else { return false }
             memberships[id]?.channels.remove(channel)
+            if memberships[id]?.isEmpty == true { memberships.removeValue(forKey: id) }
             leaveLocked(id, channel)
             return true
         }
@@ -89,11 +92,8 @@ final class MuxHub: @unchecked Sendable {  // @unchecked: the dictionaries are o
 
     /// The sessions of a listener (every mux listener's when `listener` is empty).
     func sessions(of listener: String) -> [MuxSession] {
-        lock.withLock {
-            memberships.compactMap { id, membership in
-                listener.isEmpty || membership.listener == listener ? sessions[id] : nil
-            }
-        }
+        let all = lock.withLock { Array(sessions.values) }
+        return listener.isEmpty ? all : all.filter { $0.listenerName == listener }
     }
 
     /// The sessions a user id is bound to.

@@ -34,7 +34,6 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     private var idle: IdleDeadline?
     private var bytesIn = 0
     private var bytesOut = 0
-    private var framesIn = 0
     private let admission: RelayAdmission
     private let startedAtNanoseconds: Int64
 
@@ -61,7 +60,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
 
     private func begin() -> SystemError? {
         context.statistics.active.increment()
-        id = mux.hub.add(self, listener: context.listenerName)
+        id = mux.hub.add(self)
         tableID = context.sessions.add(self)
         do {
             let registration = context.engine.register(self)
@@ -91,6 +90,9 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         }
         return nil
     }
+
+    /// The listener's name (immutable: read without the lock, for BROADCAST).
+    var listenerName: String { context.listenerName }
 
     private var clientEndpoint: ClientEndpoint {
         ClientEndpoint(addressBytes: admission.address.addressBytes, port: admission.peerPort)
@@ -138,7 +140,6 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                         mux.hub.counters.lostFrames.increment()
                         return
                     }
-                    framesIn += 1
                     switch link.sendData(id, payload: payload) {
                     case .sent: break
                     case .congested: readPaused = true
