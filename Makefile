@@ -34,9 +34,11 @@ release: deps
 	$(SWIFT) build -c release --product bulwark
 	$(SWIFT) build -c release --product bulwarkctl
 	$(SWIFT) build -c release --product bulwark-echo
+	$(SWIFT) build -c release --product bulwark-chat
 	$(SWIFT) build -c release --product bulwark-bench
 
-# Starts the bundled echo backend and bulwark on the shipped config: `nc 127.0.0.1 7000` echoes.
+# Starts the bundled echo and chat backends and bulwark on the shipped config: `nc 127.0.0.1 7000`
+# echoes through the TCP relay, `nc 127.0.0.1 7100` chats through the mux listener.
 run: release
 	scripts/run-demo.sh $(CONFIG)
 

@@ -11,6 +11,9 @@ let package = Package(
         .executable(name: "bulwarkctl", targets: ["bulwarkctl"]),
         .executable(name: "bulwark-bench", targets: ["bulwark-bench"]),
         .executable(name: "bulwark-echo", targets: ["bulwark-echo"]),
+        .executable(name: "bulwark-chat", targets: ["bulwark-chat"]),
+        // The backend side of the mux protocol, for backends written in Swift.
+        .library(name: "BulwarkBackend", targets: ["BulwarkBackend"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,6 +30,7 @@ let package = Package(
         .target(name: "SysGuard"),
         // The backend protocol of mux listeners (docs/protocol.md): a pure codec.
         .target(name: "MuxProtocol"),
+        .target(name: "BulwarkBackend", dependencies: ["MuxProtocol", "BulwarkSys"]),
         .target(
             name: "Gateway",
             dependencies: [
@@ -52,6 +56,10 @@ let package = Package(
             dependencies: ["BulwarkSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
+            name: "bulwark-chat",
+            dependencies: ["BulwarkBackend", "BulwarkSys", "MuxProtocol", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
             name: "bulwark-echo",
             dependencies: ["BulwarkSys", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
@@ -60,6 +68,11 @@ let package = Package(
         .testTarget(name: "BulwarkSysTests", dependencies: ["BulwarkSys"]),
         .testTarget(name: "BuffersTests", dependencies: ["Buffers"]),
         .testTarget(name: "MuxProtocolTests", dependencies: ["MuxProtocol"]),
+        .testTarget(
+            name: "BulwarkBackendTests",
+            dependencies: ["BulwarkBackend", "BulwarkSys", "BulwarkTestSupport", "Config", "Gateway", "MuxProtocol",
+                           .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config"]),
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),

@@ -146,6 +146,14 @@ public enum MessageChannel {
 
 /// poll(2) for readability, for the master's single-threaded loop.
 public enum Poll {
+    /// The fds of `fds` that can be written within `timeoutMilliseconds`.
+    public static func writable(_ fds: [Int32], timeoutMilliseconds: Int32) -> [Int32] {
+        var entries = fds.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
+        let count = Glibc.poll(&entries, nfds_t(entries.count), timeoutMilliseconds)
+        guard count > 0 else { return [] }
+        return entries.filter { $0.revents != 0 }.map(\.fd)
+    }
+
     /// The fds of `fds` that are readable (or hung up) within `timeoutMilliseconds` (-1: no limit).
     public static func readable(_ fds: [Int32], timeoutMilliseconds: Int32) -> [Int32] {
         var entries = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }

@@ -120,7 +120,7 @@ backend = "logic"
 name = "logic"
 servers = ["127.0.0.1:{first.port}", "127.0.0.1:{second.port}"]
 connections = 1
-heartbeat = "500ms"
+heartbeat = "2s"
 reconnect_min = "100ms"
 reconnect_max = "1600ms"
 backend_grace = "5s"
@@ -134,7 +134,7 @@ level = "admin"
     try:
         wait_for(lambda: first.of("hello") and second.of("hello"), 10, "both backends to get HELLO")
         hello = first.of("hello")[0]
-        check(hello["version"] == 1 and hello["node"] == 7 and hello["heartbeat_ms"] == 500, f"HELLO fields {hello}")
+        check(hello["version"] == 1 and hello["node"] == 7 and hello["heartbeat_ms"] == 2000, f"HELLO fields {hello}")
 
         # 1. OPEN, DATA, CLOSE in order.
         a = wait_for(lambda: _connect(port), 10, "the listener")
