@@ -84,7 +84,7 @@ final class EchoWorker: @unchecked Sendable {  // @unchecked: after start, only 
                 } else if token == Self.signalToken {
                     exit(0)
                 } else {
-                    service(Int32(truncatingIfNeeded: token))
+                    service(Int32(truncatingIfNeeded: token), peerFinished: event.readiness.contains(.readHangup))
                 }
             }
         }
@@ -147,7 +147,10 @@ final class EchoWorker: @unchecked Sendable {  // @unchecked: after start, only 
         return .drained
     }
 
-    private func service(_ fd: Int32) {
+    /// `peerFinished`: the event carried EPOLLRDHUP, so the client's FIN is there (maybe behind
+    /// the data): read on to end of stream rather than stop at a short read, since no further
+    /// edge will come for it.
+    private func service(_ fd: Int32, peerFinished: Bool) {
         guard Int(fd) < connections.count, let connection = connections[Int(fd)] else { return }
         if connection.pendingCount > 0, flush(fd, connection) == .failed {
             close(fd)
@@ -189,7 +192,7 @@ final class EchoWorker: @unchecked Sendable {  // @unchecked: after start, only 
             } else {
                 connection.append(chunk)
             }
-            if count < Self.scratchBytes { break }
+            if count < Self.scratchBytes && !peerFinished { break }
         }
         if connection.readClosed && connection.pendingCount == 0 {
             Sockets.shutdown(fd, .write)  // pass the half-close on, then we are done

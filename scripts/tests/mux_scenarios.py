@@ -8,7 +8,7 @@ docs/protocol.md alone. Checked:
   4. a malformed backend message drops that backend connection (counted); clients stay;
   5. a killed backend server: its sessions are re-bound (OPEN with re-attach) to the other
      server and the clients keep working;
-  6. while a server is down, connect attempts back off (they grow slower than linearly), and
+  6. while a server is down, connect attempts back off (far fewer than one per reconnect_min), and
      it is reconnected after it returns;
   7. after a hot upgrade, new session ids stay above every id the old worker gave out.
 Prints one JSON summary; exits 1 on the first failed check. Every wait is bounded.
@@ -150,6 +150,13 @@ level = "admin"
         kinds = [e["type"] for e in owner.events if e.get("session") == session]
         check(kinds == ["open", "data", "close"], f"order {kinds}")
         check(owner.of("close", session)[0]["reason"] == 1, "reason 1: the client closed")
+        # A last frame and the client's FIN in one go: the frame arrives, then CLOSE, promptly
+        # (the FIN shares the data's edge; nothing else would wake the session for it).
+        quick = _connect(port)
+        quick.sock.sendall(b"last words\n")
+        quick.sock.shutdown(socket.SHUT_WR)
+        last = wait_for(lambda: [e for b in (first, second) for e in b.of("data") if e["text"] == "last words"], 5, "the last frame")[0]
+        wait_for(lambda: first.of("close", last["session"]) or second.of("close", last["session"]), 2, "CLOSE right after the FIN")
 
         # 2. Push to the right clients.
         clients = [_connect(port) for _ in range(4)]
@@ -199,8 +206,10 @@ level = "admin"
         for _ in range(8):
             attempts.append(_connect_attempts(stats))
             time.sleep(0.5)
-        early, late = attempts[2] - attempts[0], attempts[-1] - attempts[-3]
-        check(late <= max(early, 2), f"connect attempts slow down while down: {attempts}")
+        # Retrying every reconnect_min (100 ms) would make about 40 attempts in these 4 s; the
+        # back-off doubling to 1.6 s makes about 6. It keeps trying all the same.
+        made = attempts[-1] - attempts[0]
+        check(1 <= made <= 12, f"connect attempts back off while the server is down: {attempts}")
         revived = Backend(first.port)
         wait_for(lambda: revived.of("hello"), 10, "the revived server to be reconnected")
         # 7. Session ids keep growing across a hot upgrade.

@@ -112,7 +112,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                 guard flushToClient() else { return close(.clientError, notifyBackend: true) }
             }
             if !readPaused && !events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) {
-                readClient(scratch: worker.scratch)
+                readClient(scratch: worker.scratch, peerFinished: events.contains(.readHangup))
             }
         }
     }
@@ -122,8 +122,10 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     }
 
     /// Reads the client until EAGAIN (or the per-turn cap: then asks for another turn), cutting
-    /// frames and sending each on as DATA.
-    private func readClient(scratch: UnsafeMutableRawBufferPointer) {
+    /// frames and sending each on as DATA. A short read ends the turn (new data makes a new
+    /// edge) unless the client's FIN came with this edge (`peerFinished`, EPOLLRDHUP): then it
+    /// reads on to the end of stream, for which no further edge would come.
+    private func readClient(scratch: UnsafeMutableRawBufferPointer, peerFinished: Bool) {
         for _ in 0..<Self.readsPerTurn {
             guard let link, !readPaused else { return }
             let outcome: IOOutcome
@@ -157,7 +159,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                     readPaused = true
                     return
                 }
-                if count < scratch.count { return }  // drained: the next data makes a new edge
+                if count < scratch.count && !peerFinished { return }  // drained: the next data makes a new edge
             }
         }
         if !readPaused { retrigger() }
