@@ -57,7 +57,7 @@ test-unit: deps
 	$(SWIFT) test
 
 test-tsan: deps
-	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'EngineTests|GatewayTests|ControlTests'
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'EngineTests|GatewayTests|ControlTests|BulwarkBackendTests'
 
 # Side-by-side benchmark against HAProxy and nginx (installs them when missing).
 bench: deps release

@@ -52,7 +52,7 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: `listenF
             guard !Poll.readable([listenFD], timeoutMilliseconds: 200).isEmpty else { continue }
             while case .accepted(let fd)? = try? Sockets.accept4(listenFD) {
                 let connection = GatewayConnection(fd: fd, handler: handler)
-                _ = try? NativeThread.start(name: "gateway-conn") { connection.serve() }
+                (try? NativeThread.start(name: "gateway-conn") { connection.serve() })?.detach()
             }
         }
     }

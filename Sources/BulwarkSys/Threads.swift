@@ -29,6 +29,11 @@ public final class NativeThread: @unchecked Sendable {  // @unchecked: `handle` 
         pthread_join(handle, nil)
     }
 
+    /// For a thread nobody will join: its resources go when it ends.
+    public func detach() {
+        pthread_detach(handle)
+    }
+
     fileprivate func run() {
         bulwark_set_thread_name(String(name.utf8.prefix(15)) ?? "bulwark")
         body()
