@@ -155,6 +155,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
             self.registration = nil
             if fd >= 0 { FileDescriptors.close(fd) }
             fd = -1
+            state = .down  // sessions closed after this find nothing to send on
             FileDescriptors.close(timerFD)
             outbound.release(to: pool.buffers)
         }
