@@ -49,8 +49,10 @@ enum TableLayout {
         var block: [[String]] = []
         func flush() {
             guard !block.isEmpty else { return }
-            let widths = (0..<(block.map(\.count).max() ?? 0)).map { column in
-                block.map { column < $0.count ? $0[column].count : 0 }.max() ?? 0
+            let columns: Int = block.map(\.count).max() ?? 0
+            var widths = [Int](repeating: 0, count: columns)
+            for row in block {
+                for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
             }
             for row in block {
                 output.append(row.enumerated().map { index, cell in
