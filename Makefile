@@ -7,7 +7,7 @@ CONFIG ?= etc/bulwark.toml
 APT_PACKAGES = libjemalloc-dev systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test test-unit test-tsan bench bench-stats bench-upgrade check clean install install-files
+.PHONY: all deps build release run test test-unit test-tsan bench bench-stats bench-upgrade bench-mux check clean install install-files
 
 # `make install` (PREFIX, DESTDIR, SYSCONFDIR and UNITDIR as usual).
 PREFIX ?= /usr/local
@@ -94,6 +94,10 @@ install-files:
 bench-upgrade: deps release
 	python3 scripts/tests/upgrade_under_load.py --bulwark .build/release/bulwark --echo .build/release/bulwark-echo
 	python3 scripts/tests/upgrade_under_load.py --target haproxy --bulwark .build/release/bulwark --echo .build/release/bulwark-echo
+
+# Mux listener figures next to the TCP relay: pingpong through each, a broadcast to 8,000 sessions.
+bench-mux: deps release
+	python3 scripts/bench/mux_bench.py
 
 clean:
 	rm -rf .build .build-tsan

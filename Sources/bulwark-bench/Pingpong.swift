@@ -20,9 +20,13 @@ struct Pingpong: ParsableCommand {
     @Option(name: .long, help: "Seconds without an echo after which an outstanding message counts as an error.")
     var stall: Double = 5
 
+    @Flag(name: .long, help: "Start each message with a 2-byte big-endian length of the rest (a u16be frame), for a mux listener whose backend echoes payloads.")
+    var u16beFrames = false
+
     func validate() throws {
         guard connections >= 1, connections <= 1_000_000 else { throw ValidationError("--connections must be >= 1") }
         guard size >= 1, size <= 64 << 20 else { throw ValidationError("--size must be 1...64 MiB") }
+        guard !u16beFrames || (3...65_537).contains(size) else { throw ValidationError("--u16be-frames needs --size 3...65537") }
     }
 
     func run() throws {
@@ -34,7 +38,8 @@ struct Pingpong: ParsableCommand {
         let workers = try split(connections, into: threadCount).map { share in
             try PingpongWorker(
                 target: target, sources: sources, firstIndex: share.first, count: share.count,
-                size: size, pattern: pattern, stallNanoseconds: Int64(stall * 1e9))
+                size: size, pattern: pattern, stallNanoseconds: Int64(stall * 1e9),
+                header: u16beFrames ? [UInt8((size - 2) >> 8), UInt8((size - 2) & 0xFF)] : [])
         }
         let window = try LoadRunner.run(
             workers: workers, warmup: timing.warmup, duration: timing.duration,
@@ -108,6 +113,8 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
     private let size: Int
     private let pattern: Pattern
     private let stallNanoseconds: Int64
+    /// Bytes every message starts with (a frame header) before its pattern bytes; maybe none.
+    private let header: [UInt8]
     private let epoll: Epoll
     private var connections: [Connection]
     private let scratch: UnsafeMutableRawBufferPointer
@@ -121,7 +128,9 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
     private var measureStart: Int64 = 0
     private var measureEnd: Int64 = 0
 
-    init(target: SocketAddress, sources: [SocketAddress], firstIndex: Int, count: Int, size: Int, pattern: Pattern, stallNanoseconds: Int64) throws {
+    init(target: SocketAddress, sources: [SocketAddress], firstIndex: Int, count: Int, size: Int, pattern: Pattern,
+         stallNanoseconds: Int64, header: [UInt8] = []) throws {
+        self.header = header
         self.target = target
         self.sources = sources
         self.firstIndex = firstIndex
@@ -198,9 +207,15 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
     private func sendRest(_ index: Int) {
         while connections[index].sent < size {
             let connection = connections[index]
-            let piece = pattern.slice(at: connection.patternOffset + connection.sent, count: size - connection.sent)
             do {
-                switch try Sockets.send(connection.fd, from: piece) {
+                let outcome: IOOutcome
+                if connection.sent < header.count {
+                    outcome = try header[connection.sent...].withUnsafeBytes { bytes throws(SystemError) in try Sockets.send(connection.fd, from: bytes) }
+                } else {
+                    let piece = pattern.slice(at: connection.patternOffset + connection.sent - header.count, count: size - connection.sent)
+                    outcome = try Sockets.send(connection.fd, from: piece)
+                }
+                switch outcome {
                 case .transferred(let count): connections[index].sent += count
                 case .wouldBlock, .endOfStream: return  // the OUT edge brings us back
                 }
@@ -209,6 +224,18 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
                 return
             }
         }
+    }
+
+    /// The `count` bytes just read match the message at `received`: header, then pattern.
+    private func echoMatches(count: Int, received: Int, patternOffset: Int) -> Bool {
+        var checked = 0
+        while checked < count && received + checked < header.count {
+            if scratch[checked] != header[received + checked] { return false }
+            checked += 1
+        }
+        guard checked < count else { return true }
+        return pattern.matches(scratch.baseAddress! + checked, count: count - checked,
+                               at: patternOffset + received + checked - header.count)
     }
 
     private func service(_ index: Int) {
@@ -237,7 +264,7 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
                     fail(index, "echo longer than what was sent")
                     return
                 }
-                if !pattern.matches(scratch.baseAddress!, count: count, at: connection.patternOffset + connection.received) {
+                if !echoMatches(count: count, received: connection.received, patternOffset: connection.patternOffset) {
                     fail(index, "echoed bytes differ from the bytes sent")
                     return
                 }

@@ -17,9 +17,13 @@ struct ChatBackend: ParsableCommand {
     @Option(help: "Address to listen on for gateways: a.b.c.d:port.")
     var listen = "127.0.0.1:7101"
 
+    @Flag(help: "Benchmark mode: echo every payload unchanged (no greeting); a payload starting with \"!all \" is broadcast instead.")
+    var echo = false
+
     func run() throws {
         guard let address = SocketAddress.parseNumeric(listen) else { throw ValidationError("bad address \(listen)") }
-        let server = try BackendServer(listen: address, handler: Chat())
+        let handler: any SessionHandler = echo ? Echo() : Chat()
+        let server = try BackendServer(listen: address, handler: handler)
         StandardStreams.writeOutput("listening on \(server.address)")
         server.run()
     }
@@ -41,6 +45,21 @@ struct Chat: SessionHandler {
         case ("nick", 2...): session.bind(user: words[1]); session.send("you are \(words[1])")
         case ("quit", _): session.send("bye"); session.close()
         default: session.send("echo: \(line)")
+        }
+    }
+
+    func closed(_ session: Session, reason: SessionCloseReason) {}
+}
+
+/// `--echo`: what the benchmarks need, a payload back unchanged; "!all TEXT" broadcasts TEXT.
+struct Echo: SessionHandler {
+    func opened(_ session: Session, client: ClientEndpoint, listener: String, reattached: Bool) {}
+
+    func received(_ payload: [UInt8], from session: Session) {
+        if payload.starts(with: Array("!all ".utf8)) {
+            session.gateway.broadcast(Array(payload.dropFirst(5)))
+        } else {
+            session.send(payload)
         }
     }
 

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Mux listener figures (issue 6), side by side with the TCP relay in the same run:
+
+  pingpong: 64 connections x 64 B through the TCP relay (to bulwark-echo) and through a mux
+            listener (u16be frames, to `bulwark-chat --echo`), ROUNDS rounds alternating, medians;
+  broadcast: SESSIONS idle mux sessions (this script holds them), then BROADCASTS broadcasts of a
+            64-byte frame: client frames delivered per second, from the first broadcast sent to
+            the last frame read, and how long until the last session had each.
+
+Usage: python3 scripts/bench/mux_bench.py  (release binaries in .build/release; knobs below)
+Everything started is stopped on exit; every wait is bounded.
+"""
+import json, os, selectors, socket, struct, subprocess, sys, tempfile, time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("BIN", os.path.join(ROOT, ".build/release"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+SESSIONS = int(os.environ.get("SESSIONS", "8000"))
+BROADCASTS = int(os.environ.get("BROADCASTS", "10"))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"port {port} never opened")
+
+
+def pingpong(port, framed, gateway_pids):
+    argv = [os.path.join(BIN, "bulwark-bench"), "pingpong", "--target", f"127.0.0.1:{port}", "--connections", "64",
+            "--size", "64", "--duration", "5", "--warmup", "1", "--json", "--cpu-pids", ",".join(map(str, gateway_pids))]
+    if framed:
+        argv.append("--u16be-frames")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def broadcast(port):
+    selector = selectors.DefaultSelector()
+    sockets = []
+    sources = [f"127.0.0.{2 + i % 250}" for i in range(SESSIONS)]
+    for source in sources:
+        s = socket.socket()
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.setblocking(False)
+        selector.register(s, selectors.EVENT_READ)
+        sockets.append(s)
+    time.sleep(1.0)  # every session opened on the backend
+    trigger = socket.create_connection(("127.0.0.1", port))
+    payload = b"!all " + b"x" * 64
+    frame = struct.pack(">H", len(payload)) + payload
+    expected = SESSIONS * BROADCASTS * 66
+    received = 0
+    started = time.monotonic()
+    for _ in range(BROADCASTS):
+        trigger.sendall(frame)
+    deadline = started + 60
+    trigger_bytes = 0
+    while received < expected and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=1):
+            try:
+                data = key.fileobj.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            received += len(data)
+    elapsed = time.monotonic() - started
+    for s in sockets:
+        s.close()
+    trigger.close()
+    frames = received // 66
+    return {"sessions": SESSIONS, "broadcasts": BROADCASTS, "frames_delivered": frames,
+            "seconds": round(elapsed, 3), "frames_per_sec": int(frames / elapsed) if elapsed else 0,
+            "complete": received >= expected}
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="bulwark-muxbench-")
+    tcp_port, mux_port, echo_port, chat_port = free_port(), free_port(), free_port(), free_port()
+    config = os.path.join(work, "bulwark.toml")
+    with open(config, "w") as file:
+        file.write(f"""[server]
+workers = 2
+[guard]
+max_files = 20000
+idle_timeout = "0s"
+frame_timeout = "0s"
+[[listener]]
+name = "tcp"
+bind = "127.0.0.1:{tcp_port}"
+mode = "tcp"
+backend = "echo"
+[[listener]]
+name = "mux"
+bind = "127.0.0.1:{mux_port}"
+mode = "mux"
+framing = "u16be"
+backend = "chat"
+[[backend]]
+name = "echo"
+servers = ["127.0.0.1:{echo_port}"]
+[[backend]]
+name = "chat"
+servers = ["127.0.0.1:{chat_port}"]
+connections = 4
+""")
+    processes = [subprocess.Popen([os.path.join(BIN, "bulwark-echo"), "--listen", f"127.0.0.1:{echo_port}"], stdout=subprocess.DEVNULL),
+                 subprocess.Popen([os.path.join(BIN, "bulwark-chat"), "--echo", "--listen", f"127.0.0.1:{chat_port}"], stdout=subprocess.DEVNULL)]
+    try:
+        wait_port(echo_port)
+        wait_port(chat_port)
+        gateway = subprocess.Popen([os.path.join(BIN, "bulwark"), "run", "-c", config], stderr=subprocess.DEVNULL)
+        processes.append(gateway)
+        wait_port(tcp_port)
+        time.sleep(1)
+        pids = [gateway.pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(gateway.pid)], capture_output=True, text=True).stdout.split()]
+        results = {"tcp": [], "mux": []}
+        for round_number in range(ROUNDS):
+            order = [("tcp", tcp_port, False), ("mux", mux_port, True)]
+            for name, port, framed in (order if round_number % 2 == 0 else order[::-1]):
+                results[name].append(pingpong(port, framed, pids))
+        def median(name, key):
+            values = sorted(r[key] for r in results[name])
+            return values[len(values) // 2]
+        summary = {name: {"rtt_per_sec": median(name, "rtt_per_sec"), "p99_us": median(name, "p99_us")} for name in results}
+        summary["mux_over_tcp"] = round(summary["mux"]["rtt_per_sec"] / summary["tcp"]["rtt_per_sec"], 2)
+        summary["broadcast"] = broadcast(mux_port)
+        print(json.dumps(summary, indent=1))
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    main()
