@@ -33,6 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from proctools import process_tree, cpu_seconds  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -259,43 +261,12 @@ def echo_works(port, timeout=10.0):
     return False
 
 
-def process_tree(pid):
-    """pid and all its descendants (from /proc/*/stat parent pids)."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    result, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        result.append(current)
-        pending.extend(children.get(current, []))
-    return sorted(result)
-
-
 def rss_bytes(pids):
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/statm") as f:
             total += int(f.read().split()[1]) * PAGE
     return total
-
-
-def cpu_seconds(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-        fields = text[text.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,18 +11,14 @@ Usage: python3 scripts/bench/mux_bench.py  (release binaries in .build/release; 
 Everything started is stopped on exit; every wait is bounded.
 """
 import json, os, selectors, socket, struct, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from proctools import free_port  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("BIN", os.path.join(ROOT, ".build/release"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 SESSIONS = int(os.environ.get("SESSIONS", "8000"))
 BROADCASTS = int(os.environ.get("BROADCASTS", "10"))
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_port(port, timeout=10):

@@ -57,6 +57,8 @@ import sys
 import tempfile
 import threading
 import time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from proctools import process_tree, cpu_seconds  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -227,42 +229,6 @@ def echoes(port):
             return got == payload
     except OSError:
         return False
-
-
-def process_tree(pid):
-    """pid and all its descendants (from /proc/*/stat parent pids): `bulwark run` is a master
-    process, and the connections live in the worker process it starts."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    result, pending = [], [pid]
-    while pending:
-        current = pending.pop()
-        result.append(current)
-        pending.extend(children.get(current, []))
-    return sorted(result)
-
-
-def cpu_seconds(pids):
-    """utime + stime of processes (all their threads), from /proc; a process gone counts 0."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                text = f.read()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
 
 
 def others_cpu_seconds(own_pids):

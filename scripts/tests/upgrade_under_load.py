@@ -18,24 +18,10 @@ readiness hand-over to compare, so the bad-binary step is Bulwark's only.
 Bounded: every wait has a deadline, the load stops when the run ends.
 """
 import argparse, json, os, selectors, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from proctools import free_port, wait_for  # noqa: E402
 
 DRAIN_SECONDS = 4
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def ask(stats_path, command):
