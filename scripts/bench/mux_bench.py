@@ -3,6 +3,7 @@
 
   pingpong: 64 connections x 64 B through the TCP relay (to bulwark-echo) and through a mux
             listener (u16be frames, to `bulwark-chat --echo`), ROUNDS rounds alternating, medians;
+  memory: the gateway's RSS growth per idle mux session once SESSIONS sessions are open;
   broadcast: SESSIONS idle mux sessions (this script holds them), then BROADCASTS broadcasts of a
             64-byte frame: client frames delivered per second, from the first broadcast sent to
             the last frame read, and how long until the last session had each.
@@ -41,7 +42,20 @@ def pingpong(port, framed, gateway_pids):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def broadcast(port):
+def rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
+
+
+def broadcast(port, gateway_pids):
+    """Also the idle memory: the gateway's RSS before the sessions open and once they are idle."""
+    rss_before = rss_bytes(gateway_pids)
     selector = selectors.DefaultSelector()
     sockets = []
     sources = [f"127.0.0.{2 + i % 250}" for i in range(SESSIONS)]
@@ -53,6 +67,7 @@ def broadcast(port):
         selector.register(s, selectors.EVENT_READ)
         sockets.append(s)
     time.sleep(1.0)  # every session opened on the backend
+    rss_idle = rss_bytes(gateway_pids)
     trigger = socket.create_connection(("127.0.0.1", port))
     payload = b"!all " + b"x" * 64
     frame = struct.pack(">H", len(payload)) + payload
@@ -75,7 +90,8 @@ def broadcast(port):
         s.close()
     trigger.close()
     frames = received // 66
-    return {"sessions": SESSIONS, "broadcasts": BROADCASTS, "frames_delivered": frames,
+    return {"sessions": SESSIONS, "idle_rss_bytes_per_session": (rss_idle - rss_before) // SESSIONS,
+            "broadcasts": BROADCASTS, "frames_delivered": frames,
             "seconds": round(elapsed, 3), "frames_per_sec": int(frames / elapsed) if elapsed else 0,
             "complete": received >= expected}
 
@@ -130,7 +146,7 @@ connections = 4
             return values[len(values) // 2]
         summary = {name: {"rtt_per_sec": median(name, "rtt_per_sec"), "p99_us": median(name, "p99_us")} for name in results}
         summary["mux_over_tcp"] = round(summary["mux"]["rtt_per_sec"] / summary["tcp"]["rtt_per_sec"], 2)
-        summary["broadcast"] = broadcast(mux_port)
+        summary["broadcast"] = broadcast(mux_port, pids)
         print(json.dumps(summary, indent=1))
     finally:
         for process in reversed(processes):
