@@ -245,11 +245,13 @@ level = "admin"
         os.chmod(binary + ".bad", 0o755)
         os.rename(binary + ".bad", binary)
         failures_before = load.stats["connect_failures"]
-        worker_before = children(master.pid)
+        # The serving worker answers the stats socket: its pid must not change. (The master's
+        # children also include old workers still draining, and the `check` it runs.)
+        worker_before = serving_worker(stats)
         master.send_signal(signal.SIGUSR2)
         wait_for(lambda: "last_upgrade: refused" in ask(stats, "show info"), 20, "the bad upgrade to be refused")
         time.sleep(1)
-        bad_upgrade = dict(refused=True, worker_unchanged=children(master.pid) == worker_before,
+        bad_upgrade = dict(refused=True, worker_unchanged=serving_worker(stats) == worker_before != "",
                            failures_during=load.stats["connect_failures"] - failures_before)
         os.rename(binary + ".good", binary)
 
@@ -354,6 +356,13 @@ backend echo
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result, indent=1))
     sys.exit(0 if result.get("ok") else 1)
+
+
+def serving_worker(stats):
+    for line in ask(stats, "show info").splitlines():
+        if line.startswith("pid: "):
+            return line[5:]
+    return ""
 
 
 def last_upgrade(stats):
