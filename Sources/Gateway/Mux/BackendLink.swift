@@ -3,16 +3,22 @@ import BulwarkSys
 import Engine
 import Glibc
 import MuxProtocol
+import Synchronization
 
 /// One persistent connection to a backend server, carrying the messages of many sessions
 /// (docs/protocol.md). States: down (waiting for its back-off) → connecting (asynchronous
 /// connect, bounded by connect_timeout) → handshaking (HELLO sent) → live (HELLO_ACK received).
 /// Its timerfd serves the connect timeout, the retry after a back-off, and the heartbeats.
 ///
-/// Locking: handlers take `lock`, decode what arrived, and let go before acting on sessions
-/// (which take their own locks); sessions call `send` holding their lock, which then takes this
-/// one. So the order is always session → link, never the other way.
-final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
+/// Locking, two locks so that sending never waits for reading:
+/// - `lock` (the handler's): the state machine, the socket's reading side, the timer. Handlers
+///   take it, decode what arrived, and let go before acting on sessions.
+/// - `sendLock`: the outbound queue, the sessions bound here, and the socket's writing side.
+///   Sessions sending DATA (holding their own lock) take only this one; the handler takes it
+///   inside `lock` (order: lock → sendLock; session → sendLock; never the other way).
+/// The socket is closed only while holding both, so a sender never writes to a closed or
+/// reused fd; `live` says, without a lock, whether sending is possible at all.
+final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the state machine is only touched while holding `lock`, the send side while holding `sendLock` (see above)
     enum State: Equatable { case down, connecting, handshaking, live }
     enum SendResult { case sent, congested, down }
 
@@ -33,6 +39,11 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
     let serverIndex: Int
     let address: SocketAddress
     private let lock = PthreadLock()
+    private let sendLock = PthreadLock()
+    /// state == .live, readable without a lock (set under both locks).
+    private let live = Atomic<Bool>(false)
+    /// A send failed under `sendLock` only: the handler (or a scheduled job) takes it down.
+    private var sendFailed = false
     private(set) var state = State.down
     private var fd: Int32 = -1
     private var timerFD: Int32 = -1
@@ -74,7 +85,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
         }
     }
 
-    var isLive: Bool { lock.withLock { state == .live } }
+    var isLive: Bool { live.load(ordering: .acquiring) }
 
     /// Down and past its back-off: a pick may start a connect now.
     func connectIfDue() {
@@ -87,8 +98,8 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
 
     /// Binds a session here and sends its OPEN; false when this connection is not live.
     func open(_ session: UInt64, reattach: Bool, client: ClientEndpoint, listener: String) -> Bool {
-        lock.withLock {
-            guard state == .live else { return false }
+        sendLock.withLock {
+            guard live.load(ordering: .acquiring), !sendFailed else { return false }
             bound.insert(session)
             enqueue(.open(session: session, reattach: reattach, client: client, listener: listener))
             return true
@@ -97,24 +108,24 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
 
     /// Unbinds a closed session; `reason` nil when the backend itself asked for the close.
     func close(_ session: UInt64, reason: SessionCloseReason?) {
-        lock.withLock {
+        sendLock.withLock {
             bound.remove(session)
-            if let reason, state == .live { enqueue(.close(session: session, reason: reason)) }
+            if let reason, live.load(ordering: .acquiring), !sendFailed { enqueue(.close(session: session, reason: reason)) }
         }
     }
 
     /// One client frame as DATA. `.congested`: sent, but the queue is past high water: the
     /// session pauses reading until this connection resumes it.
     func sendData(_ session: UInt64, payload: UnsafeRawBufferPointer) -> SendResult {
-        lock.withLock {
-            guard state == .live, bound.contains(session) else { return .down }
+        sendLock.withLock {
+            guard live.load(ordering: .acquiring), !sendFailed, bound.contains(session) else { return .down }
             var header = GatewayMessage.dataHeader(session: session, payloadCount: payload.count)
             header.withUnsafeBytes { outbound.append($0, pool: pool.buffers) }
             outbound.append(payload, pool: pool.buffers)
             noteMessageQueued(header.count + payload.count)
             header.removeAll()
             flush()
-            guard state == .live else { return .down }
+            guard !sendFailed else { return .down }
             if outbound.count > pool.highWaterBytes {
                 paused.append(session)
                 return .congested
@@ -124,7 +135,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
     }
 
     /// Sessions bound here now.
-    var boundCount: Int { lock.withLock { bound.count } }
+    var boundCount: Int { sendLock.withLock { bound.count } }
 
     // MARK: events
 
@@ -144,6 +155,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
             case .handshaking, .live: service(events, now: now, scratch: worker.scratch, &aftermath)
             case .down: break
             }
+            if state != .down && sendLock.withLock({ sendFailed }) { die("send failed", &aftermath) }
         }
         if !aftermath.isEmpty { pool.settle(aftermath, from: self, worker: worker) }
     }
@@ -153,12 +165,26 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
             guard let registration else { return }
             pool.engine.unregister(registration)
             self.registration = nil
-            if fd >= 0 { FileDescriptors.close(fd) }
-            fd = -1
-            state = .down  // sessions closed after this find nothing to send on
+            state = .down
+            sendLock.withLock {
+                live.store(false, ordering: .releasing)  // sessions closed after this send nothing
+                if fd >= 0 { FileDescriptors.close(fd) }
+                fd = -1
+                outbound.release(to: pool.buffers)
+            }
             FileDescriptors.close(timerFD)
-            outbound.release(to: pool.buffers)
         }
+    }
+
+    /// A send failed where only `sendLock` was held (a session's DATA): take the connection
+    /// down from a handler-like context.
+    private func failFromSend() {
+        var aftermath = Aftermath()
+        lock.withLock {
+            guard registration != nil, state != .down else { return }
+            die("send failed", &aftermath)
+        }
+        if !aftermath.isEmpty { pool.settle(aftermath, from: self, worker: nil) }
     }
 
     // MARK: connecting (lock held)
@@ -194,15 +220,20 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
         Sockets.setNoDelay(fd)
         state = .handshaking
         lastReceivedNanoseconds = now
-        enqueue(.hello(version: ProtocolLimits.version, nodeID: pool.nodeID, heartbeatMilliseconds: pool.heartbeatMilliseconds,
-                       name: pool.gatewayName))
+        sendLock.withLock {
+            sendFailed = false
+            enqueue(.hello(version: ProtocolLimits.version, nodeID: pool.nodeID, heartbeatMilliseconds: pool.heartbeatMilliseconds,
+                           name: pool.gatewayName))
+        }
         deadlineNanoseconds = now + pool.connectTimeoutNanoseconds
         arm(at: deadlineNanoseconds)
     }
 
     private func connectFailed(_ reason: String) {
-        if fd >= 0 { FileDescriptors.close(fd) }
-        fd = -1
+        sendLock.withLock {
+            if fd >= 0 { FileDescriptors.close(fd) }
+            fd = -1
+        }
         failures += 1
         pool.statistics.connectFailures.increment()
         pool.serverStatistics[serverIndex].failed(reason)
@@ -214,13 +245,16 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
 
     private func service(_ events: EpollEvents, now: Int64, scratch: UnsafeMutableRawBufferPointer, _ aftermath: inout Aftermath) {
         if events.contains(.error) && Sockets.pendingError(fd) != 0 { return die("socket error", &aftermath) }
-        if events.contains(.writable) && !outbound.isEmpty {
-            flush()
-            guard state != .down else { return die("send failed", &aftermath) }
-            if outbound.count <= pool.highWaterBytes / 2 && !paused.isEmpty {
-                aftermath.resumable = paused
-                paused.removeAll()
+        if events.contains(.writable) {
+            let failed: Bool = sendLock.withLock {
+                if !outbound.isEmpty { flush() }
+                if outbound.count <= pool.highWaterBytes / 2 && !paused.isEmpty {
+                    aftermath.resumable = paused
+                    paused.removeAll()
+                }
+                return sendFailed
             }
+            if failed { return die("send failed", &aftermath) }
         }
         if events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { return }
         // Edge-triggered: read to EAGAIN (the backend connection is shared; its data is never
@@ -248,13 +282,14 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
                         return die("bad handshake: expected HELLO_ACK version \(ProtocolLimits.version), got \(message)", &aftermath)
                     }
                     state = .live
+                    live.store(true, ordering: .releasing)
                     failures = 0
                     pool.serverStatistics[serverIndex].connected()
                     arm(at: now + pool.heartbeatNanoseconds)
                     continue
                 }
                 if case .ping(let value) = message {
-                    enqueue(.pong(nonce: value))
+                    sendLock.withLock { enqueue(.pong(nonce: value)) }
                     continue
                 }
                 aftermath.messages.append(message)
@@ -284,11 +319,14 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
             if now - lastReceivedNanoseconds >= 3 * pool.heartbeatNanoseconds {
                 return die("no message for 3 heartbeats", &aftermath)
             }
-            if now - lastSentNanoseconds >= pool.heartbeatNanoseconds {
-                nonce &+= 1
-                enqueue(.ping(nonce: nonce))
+            let lastSent: Int64 = sendLock.withLock {
+                if now - lastSentNanoseconds >= pool.heartbeatNanoseconds {
+                    nonce &+= 1
+                    enqueue(.ping(nonce: nonce))
+                }
+                return lastSentNanoseconds
             }
-            arm(at: min(lastSentNanoseconds + pool.heartbeatNanoseconds, lastReceivedNanoseconds + 3 * pool.heartbeatNanoseconds))
+            arm(at: min(lastSent + pool.heartbeatNanoseconds, lastReceivedNanoseconds + 3 * pool.heartbeatNanoseconds))
         }
     }
 
@@ -297,18 +335,21 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
     private func die(_ reason: String, _ aftermath: inout Aftermath) {
         guard state != .down else { return }
         let wasLive = state == .live
-        pool.hub.counters.lostFrames.add(messageEnds.count - messageEndsStart)
         pool.logFailure("backend \(pool.name): connection to \(address) lost: \(reason)")
         pool.serverStatistics[serverIndex].failed(reason)
-        if fd >= 0 {
-            Sockets.setResetOnClose(fd)
-            FileDescriptors.close(fd)
+        sendLock.withLock {
+            live.store(false, ordering: .releasing)
+            pool.hub.counters.lostFrames.add(messageEnds.count - messageEndsStart)
+            if fd >= 0 {
+                Sockets.setResetOnClose(fd)
+                FileDescriptors.close(fd)
+            }
+            fd = -1
+            aftermath.orphans = Array(bound)
+            aftermath.resumable += paused
+            bound.removeAll()
+            paused.removeAll()
         }
-        fd = -1
-        aftermath.orphans = Array(bound)
-        aftermath.resumable += paused
-        bound.removeAll()
-        paused.removeAll()
         inbound = MessageBuffer()
         if !wasLive { failures += 1 }
         pool.connectionEnded(self)
@@ -319,11 +360,14 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
 
     private func goDown(retryAfter delay: Int64) {
         state = .down
-        outbound.release(to: pool.buffers)
-        messageEnds.removeAll()
-        messageEndsStart = 0
-        queuedBytesTotal = 0
-        sentBytesTotal = 0
+        sendLock.withLock {
+            outbound.release(to: pool.buffers)
+            messageEnds.removeAll()
+            messageEndsStart = 0
+            queuedBytesTotal = 0
+            sentBytesTotal = 0
+            sendFailed = false
+        }
         retryAtNanoseconds = MonotonicClock.nanoseconds() + delay
         if delay == 0 {
             startConnect()
@@ -332,7 +376,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
         }
     }
 
-    // MARK: output (lock held)
+    // MARK: output (sendLock held)
 
     private func enqueue(_ message: GatewayMessage) {
         var bytes: [UInt8] = []
@@ -348,17 +392,16 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: eve
         lastSentNanoseconds = MonotonicClock.nanoseconds()
     }
 
-    /// Writes what is queued until the socket is full; a failed send takes the state to down
-    /// (the caller finds out from the state and lets `die` report it).
+    /// Writes what is queued until the socket is full. A failed send is noted (`sendFailed`) and
+    /// a job scheduled to take the connection down under `lock`, which a sender may not take.
     private func flush() {
-        guard fd >= 0, state == .handshaking || state == .live else { return }
+        guard fd >= 0, !sendFailed else { return }
         while !outbound.isEmpty {
             let region = outbound.firstRegion()
             let outcome: IOOutcome
             do { outcome = try Sockets.send(fd, from: region) } catch {
-                var ignored = Aftermath()
-                die("send failed: \(error)", &ignored)
-                pool.settleLater(ignored)
+                sendFailed = true
+                pool.engine.schedule { [self] in failFromSend() }
                 return
             }
             guard case .transferred(let count) = outcome else { break }

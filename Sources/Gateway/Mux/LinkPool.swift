@@ -124,16 +124,6 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
         for id in aftermath.resumable { hub.session(id)?.resumeReading() }
     }
 
-    /// For a link that died while a session was sending (under that session's lock): the
-    /// re-binding is done later, on the engine, where no lock is held.
-    func settleLater(_ aftermath: BackendLink.Aftermath) {
-        guard !aftermath.isEmpty else { return }
-        engine.schedule { [self] in
-            for id in aftermath.orphans { hub.session(id)?.linkLost(nil) }
-            for id in aftermath.resumable { hub.session(id)?.resumeReading() }
-        }
-    }
-
     private func dispatch(_ message: BackendMessage, from link: BackendLink) {
         switch message {
         case .data(let session, let payload):
