@@ -265,7 +265,8 @@ public enum ConfigKeys {
         section: .listener, name: "mode", kind: .choice(supported: ListenerMode.allCases.map(\.rawValue), notYetSupported: []),
         defaultValue: nil,
         doc: "How connections are relayed: \"tcp\" relays bytes unchanged to one server of the backend; \"mux\" makes each client a session "
-            + "whose frames travel over the backend's persistent connections (docs/protocol.md); needs a framing other than \"none\".")
+            + "whose frames travel over the backend's persistent connections (docs/protocol.md); needs a framing other than \"none\". "
+            + "On mux sessions the idle and frame timeouts, max_frame, max_send_buffer and the hard rates apply; soft rates are refused (not supported there yet).")
     public static let listenerBackend = ConfigKey(
         section: .listener, name: "backend", kind: .reference(.backend), defaultValue: nil,
         doc: "The name of the [[backend]] this listener relays to.")

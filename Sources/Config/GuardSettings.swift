@@ -198,8 +198,24 @@ extension ConfigValidator {
         let layered = LayeredValues(own: listener, inherited: guardValues)
         checkRates(layered)
         checkFrameKeysHaveFrames(listener)
+        checkMuxSoftRates(layered)
         guard let limits = layered.connectionLimits, let tcp = layered.tcpOptions else { return nil }
         return (limits, tcp)
+    }
+
+    /// A mux session enforces the hard rates but cannot hold frames back yet: a soft rate on a
+    /// mux listener (its own, or [guard]'s) would be parsed and not enforced, so it is refused.
+    private mutating func checkMuxSoftRates(_ layered: LayeredValues) {
+        guard layered.own.text(ConfigKeys.listenerMode) == ListenerMode.mux.rawValue else { return }
+        for (key, hard) in [(ConfigKeys.guardPacketRateSoft, ConfigKeys.guardPacketRateHard),
+                            (ConfigKeys.guardByteRateSoft, ConfigKeys.guardByteRateHard)] {
+            guard let value = layered.integer(key), value != 0 else { continue }
+            let written = layered.own.isWritten(key)
+            let source = written ? layered.own : (layered.inherited ?? layered.own)
+            report(line: source.line(of: key), key: layered.own.path(key),
+                   "\(layered.name(key)) = \(value): soft rates are not supported on mux listeners yet (hard rates are); "
+                       + "set it to 0 for this listener, or use \(hard.name)")
+        }
     }
 
     /// A frame limit written in a listener without frames would silently do nothing. (Switching

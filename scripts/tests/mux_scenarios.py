@@ -10,7 +10,9 @@ docs/protocol.md alone. Checked:
      server and the clients keep working;
   6. while a server is down, connect attempts back off (far fewer than one per reconnect_min), and
      it is reconnected after it returns;
-  7. after a hot upgrade, new session ids stay above every id the old worker gave out.
+  7. after a hot upgrade, new session ids stay above every id the old worker gave out;
+  8. SysGuard on mux sessions: half a frame held past frame_timeout, and more frames a second
+     than packet_rate_hard, close that client (the backend sees CLOSE reason 3, a limit).
 Prints one JSON summary; exits 1 on the first failed check. Every wait is bounded.
 """
 import json, os, signal, socket, subprocess, sys, tempfile, threading, time
@@ -102,6 +104,8 @@ bind = "127.0.0.1:{port}"
 mode = "mux"
 framing = "line"
 backend = "logic"
+frame_timeout = "1s"
+packet_rate_hard = 100
 [[backend]]
 name = "logic"
 servers = ["127.0.0.1:{first.port}", "127.0.0.1:{second.port}"]
@@ -206,6 +210,27 @@ level = "admin"
         check(wait_for(lambda: _echoes(fresh, "new worker"), 10, "a session on the new worker"), "new worker echoes")
         newest = max(e["session"] for b in (second, revived) for e in b.of("open"))
         check(newest > highest, f"ids grow across the upgrade: {newest:#x} > {highest:#x}")
+        # 8. The frame timeout and the hard packet rate close the offending client only.
+        slow = _connect(port)
+        slow.send("hello")
+        check(slow.line() == "echo: hello", "the slow client works first")
+        slow.sock.sendall(b"half a fra")
+        started = time.monotonic()
+        check(slow.line(timeout=5) is None, "half a frame past frame_timeout: closed")
+        check(0.8 <= time.monotonic() - started < 3.5, f"closed about frame_timeout after: {time.monotonic() - started:.2f} s")
+        flood = _connect(port)
+        flood.sock.sendall(b"".join(b"f%d\n" % i for i in range(300)))
+        closed = False
+        try:
+            while flood.line(timeout=5) is not None:
+                pass
+            closed = True
+        except socket.timeout:
+            pass
+        check(closed, "more frames a second than packet_rate_hard: closed")
+        wait_for(lambda: len([e for b in (second, revived) for e in b.of("close") if e["reason"] == 3]) >= 2, 5,
+                 "the backend to be told why, twice (CLOSE reason 3)")
+        check(_echoes(fresh, "others unaffected"), "other sessions keep working")
         result = {"ok": True, "session_example": hex(session), "connect_attempts_while_down": attempts,
                   "reattached": len(reattached), "down_seconds": round(time.monotonic() - killed_at, 2)}
         revived.stop()

@@ -8,6 +8,8 @@ struct FrameSplitter {
     let framing: Framing
     let maxFrameBytes: Int
     private var pending: [UInt8] = []
+    /// When the frame held in `pending` began (for the frame timeout); nil with none held.
+    private(set) var frameStartedAtNanoseconds: Int64?
 
     init(framing: Framing, maxFrameBytes: Int) {
         self.framing = framing
@@ -23,8 +25,21 @@ struct FrameSplitter {
     /// Bytes of an incomplete frame held.
     var pendingBytes: Int { pending.count }
 
-    /// Splits `bytes`; `deliver` gets each complete payload, in order.
-    mutating func feed(_ bytes: UnsafeRawBufferPointer, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
+    /// Splits `bytes` (read at `now`); `deliver` gets each complete payload, in order.
+    mutating func feed(_ bytes: UnsafeRawBufferPointer, now: Int64, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
+        var startedNewFrame = false
+        let outcome = split(bytes, deliver, startedNewFrame: &startedNewFrame)
+        if pending.isEmpty {
+            frameStartedAtNanoseconds = nil
+        } else if startedNewFrame || frameStartedAtNanoseconds == nil {
+            frameStartedAtNanoseconds = now
+        }
+        return outcome
+    }
+
+    /// `startedNewFrame`: this read left `pending` holding a frame other than the one held before.
+    private mutating func split(_ bytes: UnsafeRawBufferPointer, _ deliver: (UnsafeRawBufferPointer) -> Void,
+                                startedNewFrame: inout Bool) -> Outcome {
         var offset = 0
         if !pending.isEmpty {
             // First complete the frame an earlier read began, taking only the bytes it needs.
@@ -40,6 +55,7 @@ struct FrameSplitter {
                 guard let newline = rest.firstIndex(of: 10) else {
                     guard rest.count <= maxFrameBytes else { return .tooLarge }
                     pending.append(contentsOf: rest)
+                    startedNewFrame = true
                     return .ok
                 }
                 guard newline <= maxFrameBytes else { return .tooLarge }
@@ -49,6 +65,7 @@ struct FrameSplitter {
             }
             guard rest.count >= headerBytes else {
                 pending.append(contentsOf: rest)
+                startedNewFrame = true
                 return .ok
             }
             let length = Self.readLength(rest, headerBytes: headerBytes)
@@ -56,6 +73,7 @@ struct FrameSplitter {
             guard rest.count >= headerBytes + length else {
                 pending.reserveCapacity(headerBytes + length)
                 pending.append(contentsOf: rest)
+                startedNewFrame = true
                 return .ok
             }
             deliver(UnsafeRawBufferPointer(rebasing: rest[headerBytes..<headerBytes + length]))

@@ -9,7 +9,9 @@ import SysGuard
 /// One client of a `mode = "mux"` listener: a session with a 64-bit id whose frames travel as
 /// DATA messages over one of the backend's persistent connections (BackendLink), bound when it
 /// opens so its frames stay in order. The client socket is edge-triggered; a timerfd exists
-/// only when the listener has an idle timeout. Reading pauses while the bound connection is past
+/// only when the listener has an idle or frame timeout (SysGuard's ConnectionTimers, re-armed
+/// lazily). The hard packet and byte rates apply per session (soft ones are refused by the
+/// config for mux listeners: a session cannot hold frames back yet). Reading pauses while the bound connection is past
 /// its high-water mark or while no connection is live (the kernel holds what the client sends).
 final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // @unchecked: every var is only touched while holding `lock`
     private static let clientSource = 0
@@ -31,7 +33,14 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     private var readPaused = false
     private var splitter: FrameSplitter
     private var toClient = ByteQueue()
-    private var idle: IdleDeadline?
+    private var timers: ConnectionTimers?
+    /// When the timerfd will fire; .max when disarmed.
+    private var timerDeadline = Int64.max
+    /// Frames and bytes per second against the hard rates; nil when the listener has none.
+    private var packets: RateLimiter?
+    private var bytes: RateLimiter?
+    /// Limits a dry run has already counted for this session (each once per session).
+    private var dryRunsCounted: Set<SysGuard.CloseReason> = []
     private var bytesIn = 0
     private var bytesOut = 0
     private let admission: RelayAdmission
@@ -45,8 +54,18 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         let now = MonotonicClock.nanoseconds()
         startedAtNanoseconds = now
         splitter = FrameSplitter(framing: mux.framing, maxFrameBytes: context.limits.maxFrameBytes)
-        if context.limits.idleMode == .enforce, let timeout = context.limits.idleTimeoutNanoseconds {
-            idle = IdleDeadline(timeoutNanoseconds: timeout, now: now)
+        let limits = context.limits
+        let bypass = admission.bypassLimits
+        let idle = limits.idleMode == .off ? nil : limits.idleTimeoutNanoseconds
+        let frame = limits.frameTimeoutMode == .off ? nil : limits.frameTimeoutNanoseconds
+        if idle != nil || frame != nil {
+            timers = ConnectionTimers(idleTimeoutNanoseconds: idle, frameTimeoutNanoseconds: frame, now: now)
+        }
+        if !bypass && limits.packetRateMode != .off && limits.packetRateHard != nil {
+            packets = RateLimiter(softPerSecond: nil, hardPerSecond: limits.packetRateHard)
+        }
+        if !bypass && limits.byteRateMode != .off && limits.byteRateHard != nil {
+            bytes = RateLimiter(softPerSecond: nil, hardPerSecond: limits.byteRateHard)
         }
     }
 
@@ -65,10 +84,10 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         do {
             let registration = context.engine.register(self)
             self.registration = registration
-            if let idle {
+            if timers != nil {
                 timerFD = try TimerFD.create()
                 try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable, triggering: .edge)
-                TimerFD.arm(timerFD, afterNanoseconds: idle.timeoutNanoseconds)
+                scheduleTimer(now: startedAtNanoseconds)
             }
         } catch {
             close(.clientError, notifyBackend: false)
@@ -105,7 +124,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             guard !closed else { return }
             if source == Self.timerSource {
                 TimerFD.acknowledge(timerFD)
-                return idleTimerFired()
+                return timerFired()
             }
             if events.contains(.error) && Sockets.pendingError(clientFD) != 0 { return close(.clientError, notifyBackend: true) }
             if events.contains(.writable) && !toClient.isEmpty {
@@ -135,9 +154,13 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             case .endOfStream: return close(.clientClosed, notifyBackend: true)
             case .transferred(let count):
                 bytesIn += count
-                if idle != nil { idle?.touch(now: MonotonicClock.nanoseconds()) }
+                let now = MonotonicClock.nanoseconds()
+                timers?.touch(now: now)
+                if let reason = overHardRate(frames: 0, bytes: count, now: now) { return closeByLimit(reason) }
                 var linkDown = false
-                let outcome = splitter.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count])) { payload in
+                var framesRead = 0
+                let outcome = splitter.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count]), now: now) { payload in
+                    framesRead += 1
                     guard !linkDown else {
                         mux.hub.counters.lostFrames.increment()
                         return
@@ -154,6 +177,8 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                     context.guardRuntime.counters.countClose(.frameTooLarge)
                     return close(.limit, notifyBackend: true)
                 }
+                if let reason = overHardRate(frames: framesRead, bytes: 0, now: now) { return closeByLimit(reason) }
+                scheduleTimer(now: now)  // a frame may have started: its timeout may come first
                 if linkDown {
                     // The connection died under us; its handler re-binds this session.
                     readPaused = true
@@ -182,6 +207,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                 return
             }
             bytesOut += payload.count
+            timers?.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
             let header = mux.framing == .line ? [UInt8(ascii: "\n")] : FrameSplitter.header(for: mux.framing, payloadCount: payload.count)
             let (first, second) = mux.framing == .line ? (payload, header) : (header, payload)
             if toClient.isEmpty {
@@ -269,15 +295,74 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         }
     }
 
-    private func idleTimerFired() {
-        guard let deadline = idle else { return }
-        switch deadline.onTimerFired(now: MonotonicClock.nanoseconds()) {
-        case .expired:
-            context.guardRuntime.counters.countClose(.idleTimeout)
-            close(.idleTimeout, notifyBackend: true)
+    // MARK: SysGuard
+
+    /// Arms the timer when SysGuard's next deadline comes before the one it is armed for; a
+    /// later one is left to the timer firing early (lazy: no syscall per frame).
+    private func scheduleTimer(now: Int64) {
+        guard let timers, timerFD >= 0,
+              let deadline = timers.nextDeadlineNanoseconds(frameStartedAtNanoseconds: splitter.frameStartedAtNanoseconds),
+              deadline < timerDeadline else { return }
+        TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - now))
+        timerDeadline = deadline
+    }
+
+    private func timerFired() {
+        guard let current = timers else { return }
+        let now = MonotonicClock.nanoseconds()
+        timerDeadline = .max
+        switch current.onTimerFired(now: now, frameStartedAtNanoseconds: splitter.frameStartedAtNanoseconds) {
+        case .close(let reason):
+            let mode = reason == .idleTimeout ? context.limits.idleMode : context.limits.frameTimeoutMode
+            if mode == .enforce { return closeByLimit(reason) }
+            countDryRun(reason)
+            // A dry run lets the session live: idle counts from now; a frame timeout is not
+            // looked at again for this session (it was counted once).
+            timers?.touch(now: now)
+            if reason == .frameTimeout {
+                timers = ConnectionTimers(idleTimeoutNanoseconds: context.limits.idleMode == .off ? nil : context.limits.idleTimeoutNanoseconds,
+                                          frameTimeoutNanoseconds: nil, now: now)
+            }
+            scheduleTimer(now: now)
         case .rearm(let after):
-            TimerFD.arm(timerFD, afterNanoseconds: after)
+            TimerFD.arm(timerFD, afterNanoseconds: max(1, after))
+            timerDeadline = now + max(1, after)
+        case .disarm:
+            break
         }
+    }
+
+    /// The hard rates against what just arrived: the reason to close, or nil (a dry run counts).
+    private func overHardRate(frames: Int, bytes byteCount: Int, now: Int64) -> SysGuard.CloseReason? {
+        if byteCount > 0, var limiter = bytes {
+            let verdict = limiter.recordArrived(byteCount, now: now)
+            bytes = limiter
+            if verdict == .overHard {
+                if context.limits.byteRateMode == .enforce { return .byteRate }
+                countDryRun(.byteRate)
+            }
+        }
+        if frames > 0, var limiter = packets {
+            let verdict = limiter.recordArrived(frames, now: now)
+            packets = limiter
+            if verdict == .overHard {
+                if context.limits.packetRateMode == .enforce { return .packetRate }
+                countDryRun(.packetRate)
+            }
+        }
+        return nil
+    }
+
+    private func countDryRun(_ reason: SysGuard.CloseReason) {
+        if dryRunsCounted.insert(reason).inserted { context.guardRuntime.counters.countWouldClose(reason) }
+    }
+
+    /// A SysGuard limit closes the client: counted by reason, logged at most once a second.
+    private func closeByLimit(_ reason: SysGuard.CloseReason) {
+        context.guardRuntime.counters.countClose(reason)
+        context.guardRuntime.closeLog.log(context.logger, level: .notice,
+                                          "listener \(context.listenerName): closed a mux session: \(reason.rawValue)")
+        close(reason == .idleTimeout ? .idleTimeout : .limit, notifyBackend: true)
     }
 
     // MARK: stats socket
@@ -288,7 +373,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             return SessionSnapshot(
                 id: tableID, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
                 ageNanoseconds: max(0, now - startedAtNanoseconds),
-                idleNanoseconds: idle.map { max(0, now - $0.lastActivityNanoseconds) },
+                idleNanoseconds: timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
                 bytesIn: bytesIn, bytesOut: bytesOut, bufferedBytes: toClient.count + splitter.pendingBytes,
                 framesPerSecond: nil, session: id)
         }
