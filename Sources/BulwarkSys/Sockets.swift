@@ -93,14 +93,18 @@ public enum Sockets {
         throw SystemError.last("send")
     }
 
-    /// sendmsg(2) of two buffers at once (a frame header and its payload): one syscall.
-    public static func send(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) throws(SystemError) -> IOOutcome {
-        var vectors = [iovec(iov_base: UnsafeMutableRawPointer(mutating: first.baseAddress), iov_len: first.count),
-                       iovec(iov_base: UnsafeMutableRawPointer(mutating: second.baseAddress), iov_len: second.count)]
-        let count = vectors.withUnsafeMutableBufferPointer { buffer in
+    /// sendmsg(2) of three buffers at once (a frame's header, payload and trailer; any may be
+    /// empty): one syscall, the iovecs on the stack.
+    public static func send(_ fd: Int32, _ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer,
+                            _ third: UnsafeRawBufferPointer) throws(SystemError) -> IOOutcome {
+        func vector(_ part: UnsafeRawBufferPointer) -> iovec {
+            iovec(iov_base: UnsafeMutableRawPointer(mutating: part.baseAddress), iov_len: part.count)
+        }
+        var vectors = (vector(first), vector(second), vector(third))
+        let count = withUnsafeMutableBytes(of: &vectors) { raw -> Int in
             var message = msghdr()
-            message.msg_iov = buffer.baseAddress
-            message.msg_iovlen = 2
+            message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            message.msg_iovlen = 3
             return retryingInterrupts { Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
         }
         if count >= 0 { return .transferred(count) }

@@ -70,12 +70,21 @@ extension GatewayMessage {
     /// The 13 bytes before a DATA payload of `payloadCount` bytes: the gateway writes them and
     /// then the payload straight from the client's read, without building the message.
     public static func dataHeader(session: UInt64, payloadCount: Int) -> [UInt8] {
-        var header: [UInt8] = []
-        header.reserveCapacity(ProtocolLimits.dataHeaderBytes)
-        header.appendBigEndian(UInt32(9 + payloadCount))
-        header.append(MessageType.gatewayData)
-        header.appendBigEndian(session)
-        return header
+        withDataHeader(session: session, payloadCount: payloadCount) { Array($0) }
+    }
+
+    /// The same header in a stack buffer, for the per-frame path (no allocation).
+    @inline(__always)
+    public static func withDataHeader<Result>(session: UInt64, payloadCount: Int,
+                                              _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var header: (UInt32, UInt8, UInt64) = (0, 0, 0)  // laid out by hand below; 16 bytes of storage
+        return withUnsafeMutableBytes(of: &header) { raw in
+            let length = UInt32(9 + payloadCount)
+            for index in 0..<4 { raw[index] = UInt8(truncatingIfNeeded: length >> UInt32(24 - 8 * index)) }
+            raw[4] = MessageType.gatewayData
+            for index in 0..<8 { raw[5 + index] = UInt8(truncatingIfNeeded: session >> UInt64(56 - 8 * index)) }
+            return body(UnsafeRawBufferPointer(rebasing: raw[0..<ProtocolLimits.dataHeaderBytes]))
+        }
     }
 }
 

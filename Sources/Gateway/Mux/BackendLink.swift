@@ -119,11 +119,9 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     func sendData(_ session: UInt64, payload: UnsafeRawBufferPointer) -> SendResult {
         sendLock.withLock {
             guard live.load(ordering: .acquiring), !sendFailed, bound.contains(session) else { return .down }
-            var header = GatewayMessage.dataHeader(session: session, payloadCount: payload.count)
-            header.withUnsafeBytes { outbound.append($0, pool: pool.buffers) }
+            GatewayMessage.withDataHeader(session: session, payloadCount: payload.count) { outbound.append($0, pool: pool.buffers) }
             outbound.append(payload, pool: pool.buffers)
-            noteMessageQueued(header.count + payload.count)
-            header.removeAll()
+            noteMessageQueued(ProtocolLimits.dataHeaderBytes + payload.count)
             flush()
             guard !sendFailed else { return .down }
             if outbound.count > pool.highWaterBytes {

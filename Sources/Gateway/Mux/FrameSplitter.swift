@@ -125,12 +125,28 @@ struct FrameSplitter {
         return length
     }
 
-    /// The header this framing puts before a payload going to the client ("line" puts "\n" after).
-    static func header(for framing: Framing, payloadCount: Int) -> [UInt8] {
-        switch framing {
-        case .u16be: return [UInt8(truncatingIfNeeded: payloadCount >> 8), UInt8(truncatingIfNeeded: payloadCount)]
-        case .u32be: return (0..<4).map { UInt8(truncatingIfNeeded: payloadCount >> (24 - 8 * $0)) }
-        case .line, .none: return []
+    /// Calls `body` with what this framing puts before a payload going to the client and what
+    /// after it ("line": nothing before, "\n" after), from a stack buffer: no allocation per frame.
+    @inline(__always)
+    static func withFraming<Result>(_ framing: Framing, payloadCount: Int,
+                                    _ body: (_ before: UnsafeRawBufferPointer, _ after: UnsafeRawBufferPointer) -> Result) -> Result {
+        var bytes: UInt32 = 0
+        return withUnsafeMutableBytes(of: &bytes) { raw in
+            let empty = UnsafeRawBufferPointer(rebasing: raw[0..<0])
+            switch framing {
+            case .u16be:
+                raw[0] = UInt8(truncatingIfNeeded: payloadCount >> 8)
+                raw[1] = UInt8(truncatingIfNeeded: payloadCount)
+                return body(UnsafeRawBufferPointer(rebasing: raw[0..<2]), empty)
+            case .u32be:
+                for index in 0..<4 { raw[index] = UInt8(truncatingIfNeeded: payloadCount >> (24 - 8 * index)) }
+                return body(UnsafeRawBufferPointer(rebasing: raw[0..<4]), empty)
+            case .line:
+                raw[0] = UInt8(ascii: "\n")
+                return body(empty, UnsafeRawBufferPointer(rebasing: raw[0..<1]))
+            case .none:
+                return body(empty, empty)
+            }
         }
     }
 }

@@ -208,25 +208,28 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             }
             bytesOut += payload.count
             timers?.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
-            let header = mux.framing == .line ? [UInt8(ascii: "\n")] : FrameSplitter.header(for: mux.framing, payloadCount: payload.count)
-            let (first, second) = mux.framing == .line ? (payload, header) : (header, payload)
-            if toClient.isEmpty {
-                let outcome = first.withUnsafeBytes { head in
-                    second.withUnsafeBytes { tail in Result { () throws(SystemError) in try Sockets.send(clientFD, head, tail) } }
+            // Framing before and after, the payload between: one sendmsg when nothing waits.
+            let sentOK: Bool = payload.withUnsafeBytes { body in
+                FrameSplitter.withFraming(mux.framing, payloadCount: payload.count) { before, after in
+                    var written = 0
+                    if toClient.isEmpty {
+                        let outcome = Result { () throws(SystemError) in try Sockets.send(clientFD, before, body, after) }
+                        guard case .success(let sent) = outcome else { return false }
+                        if case .transferred(let count) = sent { written = count }
+                    }
+                    // What the socket did not take waits, in order.
+                    func keep(_ part: UnsafeRawBufferPointer) {
+                        let skip = min(written, part.count)
+                        written -= skip
+                        if skip < part.count { toClient.append(UnsafeRawBufferPointer(rebasing: part[skip...]), pool: context.pool) }
+                    }
+                    keep(before)
+                    keep(body)
+                    keep(after)
+                    return true
                 }
-                guard case .success(let sent) = outcome else { return close(.clientError, notifyBackend: true) }
-                var written = 0
-                if case .transferred(let count) = sent { written = count }
-                if written < first.count {
-                    first.withUnsafeBytes { toClient.append(UnsafeRawBufferPointer(rebasing: $0[written...]), pool: context.pool) }
-                    second.withUnsafeBytes { toClient.append($0, pool: context.pool) }
-                } else if written < first.count + second.count {
-                    second.withUnsafeBytes { toClient.append(UnsafeRawBufferPointer(rebasing: $0[(written - first.count)...]), pool: context.pool) }
-                }
-            } else {
-                first.withUnsafeBytes { toClient.append($0, pool: context.pool) }
-                second.withUnsafeBytes { toClient.append($0, pool: context.pool) }
             }
+            guard sentOK else { return close(.clientError, notifyBackend: true) }
             if toClient.count > context.limits.maxSendBufferBytes && context.limits.bufferMode == .enforce {
                 context.guardRuntime.counters.countClose(.sendBuffer)
                 close(.limit, notifyBackend: true)
