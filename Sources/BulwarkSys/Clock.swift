@@ -33,3 +33,14 @@ public enum WallClock {
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
+
+extension Duration {
+    /// Whole nanoseconds, saturating at Int64.max: what timerfds and the monotonic clock count in.
+    public var nanosecondCount: Int64 {
+        let (seconds, attoseconds) = components
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (total, overflowAdding) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowAdding ? .max : total
+    }
+}

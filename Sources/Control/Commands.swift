@@ -272,8 +272,7 @@ public enum Commands {
             case "ip": within = try prefix(value)
             case "idle-gt":
                 guard let duration = Durations.parse(value) else { throw CommandError("bad duration '\(value)', like \"30s\"") }
-                let (seconds, attoseconds) = duration.components
-                idleAbove = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+                idleAbove = duration.nanosecondCount
             case "sort":
                 guard ["id", "age", "idle", "bytes_in", "bytes_out", "buffered"].contains(value) else {
                     throw CommandError("cannot sort by '\(value)'; fields: id, age, idle, bytes_in, bytes_out, buffered")

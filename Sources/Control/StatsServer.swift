@@ -46,8 +46,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         self.service = service
         self.context = context
         engine = context.runtime.engine
-        let (seconds, attoseconds) = config.idleTimeout.components
-        clientIdleNanoseconds = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        clientIdleNanoseconds = config.idleTimeout.nanosecondCount
         if let listeningFD {
             try FileDescriptors.setNonBlocking(listeningFD)
             fd = listeningFD

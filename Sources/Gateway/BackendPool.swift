@@ -18,8 +18,7 @@ public final class BackendPool: Sendable {
         self.name = name
         self.servers = servers
         serverStatistics = servers.map { _ in ServerStatistics() }
-        let (seconds, attoseconds) = connectTimeout.components
-        connectTimeoutNanoseconds = max(1, seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        connectTimeoutNanoseconds = max(1, connectTimeout.nanosecondCount)
     }
 
     convenience init(_ config: BackendConfig) {

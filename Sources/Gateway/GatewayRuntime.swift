@@ -168,7 +168,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     public func drain(timeout: Duration) {
         let actions: [@Sendable () -> Void]? = lock.withLock {
             guard drainWatcher == nil else { return nil }
-            let watcher = DrainWatcher(runtime: self, deadlineNanoseconds: MonotonicClock.nanoseconds() + RelayLimits.nanoseconds(timeout))
+            let watcher = DrainWatcher(runtime: self, deadlineNanoseconds: MonotonicClock.nanoseconds() + timeout.nanosecondCount)
             drainWatcher = watcher
             return drainActions
         }

@@ -17,8 +17,7 @@ final class GuardSampler: EventHandler, @unchecked Sendable {  // @unchecked: `r
     /// Takes one sample now, then one every `sample_interval`.
     func start() throws(SystemError) {
         guardRuntime.sample()
-        let (seconds, attoseconds) = guardRuntime.config.sampleInterval.components
-        let interval = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let interval = guardRuntime.config.sampleInterval.nanosecondCount
         try lock.withLock { () throws(SystemError) in
             timerFD = try TimerFD.create()
             TimerFD.arm(timerFD, afterNanoseconds: interval, repeatingEveryNanoseconds: interval)

@@ -50,12 +50,12 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             // socket (the kernel clones it), so they are set once here, not per accept.
             Sockets.setNoDelay(fd)
             if let idle = tcp.keepAliveIdle {
-                try Sockets.setKeepAlive(fd, idleSeconds: Int32(RelayLimits.nanoseconds(idle) / 1_000_000_000),
-                                         intervalSeconds: Int32(RelayLimits.nanoseconds(tcp.keepAliveInterval) / 1_000_000_000),
+                try Sockets.setKeepAlive(fd, idleSeconds: Int32(idle.nanosecondCount / 1_000_000_000),
+                                         intervalSeconds: Int32(tcp.keepAliveInterval.nanosecondCount / 1_000_000_000),
                                          count: Int32(tcp.keepAliveCount))
             }
             if let deferAccept = tcp.deferAccept {
-                try Sockets.setDeferAccept(fd, seconds: Int32(RelayLimits.nanoseconds(deferAccept) / 1_000_000_000))
+                try Sockets.setDeferAccept(fd, seconds: Int32(deferAccept.nanosecondCount / 1_000_000_000))
             }
         } catch {
             FileDescriptors.close(fd)

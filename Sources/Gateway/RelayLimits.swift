@@ -25,8 +25,8 @@ struct RelayLimits: Sendable {
         let limits = listener.limits
         framing = SysGuard.Framing(rawValue: listener.framing.rawValue) ?? .stream
         maxFrameBytes = limits.maxFrameBytes
-        idleTimeoutNanoseconds = limits.idleTimeout.map(Self.nanoseconds)
-        frameTimeoutNanoseconds = framing == .stream ? nil : limits.frameTimeout.map(Self.nanoseconds)
+        idleTimeoutNanoseconds = limits.idleTimeout.map(\.nanosecondCount)
+        frameTimeoutNanoseconds = framing == .stream ? nil : limits.frameTimeout.map(\.nanosecondCount)
         packetRateSoft = framing == .stream ? nil : limits.packetRateSoft
         packetRateHard = framing == .stream ? nil : limits.packetRateHard
         byteRateSoft = limits.byteRateSoft
@@ -47,8 +47,4 @@ struct RelayLimits: Sendable {
         framing != .stream || packetRateMode != .off || byteRateMode != .off
     }
 
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
 }

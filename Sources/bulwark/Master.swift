@@ -149,7 +149,7 @@ final class Master {
     private func workerReady(_ worker: WorkerProcess) {
         guard worker.isStarting else { return }
         worker.role = .serving
-        let drainDeadline = MonotonicClock.nanoseconds() + nanoseconds(config.server.drainTimeout)
+        let drainDeadline = MonotonicClock.nanoseconds() + config.server.drainTimeout.nanosecondCount
         for old in workers where old !== worker && (old.isServing || old.isStarting) {
             old.role = .draining(deadlineNanoseconds: drainDeadline)
             Processes.signal(old.pid, SIGTERM)
@@ -278,7 +278,7 @@ final class Master {
         let timeout = config.server.drainTimeout
         logger.notice("master: SIGTERM: closing the listening sockets; workers drain for up to \(Durations.format(timeout))")
         SystemdNotify.send("STOPPING=1")
-        stopDeadline = MonotonicClock.nanoseconds() + nanoseconds(timeout)
+        stopDeadline = MonotonicClock.nanoseconds() + timeout.nanosecondCount
         respawnAt = nil
         // Our copies close now, so the kernel stops completing handshakes nobody will accept.
         sockets.closeAll(except: InheritedSockets())
@@ -427,7 +427,7 @@ final class Master {
             let fields = line.split(separator: ",").map(String.init)
             guard fields.count == 3, let pid = Int32(fields[0]), let channel = Int32(fields[1]) else { continue }
             let role: WorkerProcess.Role = fields[2] == "serving" ? .serving
-                : .draining(deadlineNanoseconds: now + nanoseconds(config.server.drainTimeout))
+                : .draining(deadlineNanoseconds: now + config.server.drainTimeout.nanosecondCount)
             workers.append(WorkerProcess(pid: pid, channel: channel, role: role, now: now))
         }
         for fd in sockets.allFDs + workers.map(\.channel) where fd >= 0 { try? FileDescriptors.setCloseOnExec(fd, true) }
@@ -467,8 +467,3 @@ struct MasterState {
     }
 }
 
-/// A duration in nanoseconds, saturating.
-func nanoseconds(_ duration: Duration) -> Int64 {
-    let (seconds, attoseconds) = duration.components
-    return seconds.multipliedReportingOverflow(by: 1_000_000_000).overflow ? .max : seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-}

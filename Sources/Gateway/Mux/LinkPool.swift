@@ -53,12 +53,12 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
         self.serverStatistics = serverStatistics
         self.nodeID = UInt16(nodeID)
         gatewayName = "bulwark-\(nodeID)-\(ProcessFacts.processID())"
-        connectTimeoutNanoseconds = Self.nanoseconds(backend.connectTimeout)
-        heartbeatNanoseconds = Self.nanoseconds(backend.pool.heartbeat)
+        connectTimeoutNanoseconds = backend.connectTimeout.nanosecondCount
+        heartbeatNanoseconds = backend.pool.heartbeat.nanosecondCount
         heartbeatMilliseconds = UInt32(clamping: heartbeatNanoseconds / 1_000_000)
-        reconnectMinNanoseconds = Self.nanoseconds(backend.pool.reconnectMin)
-        reconnectMaxNanoseconds = Self.nanoseconds(backend.pool.reconnectMax)
-        graceNanoseconds = Self.nanoseconds(backend.pool.backendGrace)
+        reconnectMinNanoseconds = backend.pool.reconnectMin.nanosecondCount
+        reconnectMaxNanoseconds = backend.pool.reconnectMax.nanosecondCount
+        graceNanoseconds = backend.pool.backendGrace.nanosecondCount
         pickTries = backend.pool.pickTries
         connectionsPerServer = backend.pool.connections
         self.highWaterBytes = highWaterBytes
@@ -166,8 +166,6 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
             session.retryBinding(expired: now - since > graceNanoseconds)
         }
     }
-
-    static func nanoseconds(_ duration: Duration) -> Int64 { RelayLimits.nanoseconds(duration) }
 }
 
 /// The pool's twice-a-second sweep on a timerfd.
