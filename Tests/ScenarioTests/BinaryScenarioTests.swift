@@ -75,21 +75,8 @@ import Testing
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let port = try freeLoopbackPort()
-        let path = PackagePaths.writeTemporary("""
-            [server]
-            workers = 2
-            drain_timeout = "2s"
-            [log]
-            level = "info"
-            [[listener]]
-            name = "front"
-            bind = "127.0.0.1:\(port)"
-            mode = "tcp"
-            backend = "echo"
-            [[backend]]
-            name = "echo"
-            servers = ["\(backend.address)"]
-            """)
+        let path = PackagePaths.writeTemporary(echoRelayConfig(
+            port: port, backend: backend.address, server: "workers = 2\ndrain_timeout = \"2s\"", rest: "[log]\nlevel = \"info\""))
         defer { unlink(path) }
         let gateway = try ChildProcess(binary, ["run", "-c", path])
         defer { gateway.cleanUp() }
@@ -128,18 +115,7 @@ import Testing
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let port = try freeLoopbackPort()
-        let path = PackagePaths.writeTemporary("""
-            [server]
-            drain_timeout = "60s"
-            [[listener]]
-            name = "front"
-            bind = "127.0.0.1:\(port)"
-            mode = "tcp"
-            backend = "echo"
-            [[backend]]
-            name = "echo"
-            servers = ["\(backend.address)"]
-            """)
+        let path = PackagePaths.writeTemporary(echoRelayConfig(port: port, backend: backend.address, server: "drain_timeout = \"60s\""))
         defer { unlink(path) }
         let gateway = try ChildProcess(binary, ["run", "-c", path])
         defer { gateway.cleanUp() }

@@ -12,21 +12,9 @@ import Testing
         defer { backend.stop() }
         let port = try freeLoopbackPort()
         let socket = "/tmp/bulwark-test-ctl-\(getpid()).sock"
-        let path = PackagePaths.writeTemporary("""
-            [server]
-            drain_timeout = "0s"
-            [[listener]]
-            name = "front"
-            bind = "127.0.0.1:\(port)"
-            mode = "tcp"
-            backend = "echo"
-            [[backend]]
-            name = "echo"
-            servers = ["\(backend.address)"]
-            [[stats]]
-            socket = "\(socket)"
-            level = "operator"
-            """)
+        let path = PackagePaths.writeTemporary(echoRelayConfig(
+            port: port, backend: backend.address, server: "drain_timeout = \"0s\"",
+            rest: "[[stats]]\nsocket = \"\(socket)\"\nlevel = \"operator\""))
         defer { unlink(path) }
         let gateway = try ChildProcess(PackagePaths.bulwarkBinary, ["run", "-c", path])
         defer { gateway.cleanUp() }

@@ -10,18 +10,7 @@ import Testing
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let port = try freeLoopbackPort()
-        let path = PackagePaths.writeTemporary("""
-            [server]
-            workers = 2
-            [[listener]]
-            name = "tight"
-            bind = "127.0.0.1:\(port)"
-            mode = "tcp"
-            backend = "echo"
-            [[backend]]
-            name = "echo"
-            servers = ["\(backend.address)"]
-            """)
+        let path = PackagePaths.writeTemporary(echoRelayConfig(port: port, backend: backend.address, listener: "tight", server: "workers = 2"))
         defer { unlink(path) }
         // Hard limit 40: about 10 fds for the process itself, 3 per relayed client.
         let gateway = try ChildProcess("/usr/bin/prlimit", ["--nofile=40:40", PackagePaths.bulwarkBinary, "run", "-c", path])
