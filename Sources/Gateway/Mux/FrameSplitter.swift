@@ -5,15 +5,17 @@ import Config
 /// frame cut by a read boundary is assembled in `pending`, which never holds more than one
 /// frame (at most `max_frame` plus its header).
 struct FrameSplitter {
-    let framing: Framing
-    let maxFrameBytes: Int
     private var pending: [UInt8] = []
     /// When the frame held in `pending` began (for the frame timeout); nil with none held.
     private(set) var frameStartedAtNanoseconds: Int64?
+    /// Int32 and next to `framing`: one splitter per session, so its size counts.
+    private let maxFrameLimit: Int32
+    let framing: Framing
+    var maxFrameBytes: Int { Int(maxFrameLimit) }
 
     init(framing: Framing, maxFrameBytes: Int) {
         self.framing = framing
-        self.maxFrameBytes = maxFrameBytes
+        maxFrameLimit = Int32(clamping: maxFrameBytes)
     }
 
     enum Outcome: Equatable {

@@ -19,28 +19,30 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     private static let socketInterest: EpollEvents = [.readable, .writable, .readHangup]
     private static let readsPerTurn = 4
 
+    // Stored properties are laid out in this order: the small ones sit together so that an idle
+    // session (a million of them on a big box) carries no padding between them.
     private let lock = PthreadLock()
     private let context: RelayContext
     private let mux: MuxContext
     private let clientFD: Int32
     private var timerFD: Int32 = -1
-    private var registration: Registration?
     private var closed = false
+    /// Not reading the client: the bound connection is congested, or there is none.
+    private var readPaused = false
+    /// Limits a dry run has already counted for this session, one bit per CloseReason case.
+    private var dryRunsCounted: UInt16 = 0
+    private var registration: Registration?
     private var id: UInt64 = 0
     private var tableID: UInt64 = 0
     private var link: BackendLink?
-    /// Not reading the client: the bound connection is congested, or there is none.
-    private var readPaused = false
     private var splitter: FrameSplitter
     private var toClient = ByteQueue()
     private var timers: ConnectionTimers?
     /// When the timerfd will fire; .max when disarmed.
     private var timerDeadline = Int64.max
-    /// Frames and bytes per second against the hard rates; nil when the listener has none.
-    private var packets: RateLimiter?
-    private var bytes: RateLimiter?
-    /// Limits a dry run has already counted for this session (each once per session).
-    private var dryRunsCounted: Set<SysGuard.CloseReason> = []
+    /// Frames and bytes per second against the hard rates; allocated only on a listener that
+    /// has them (an idle session's size is what a million of them cost).
+    private var rates: SessionRates?
     private var bytesIn = 0
     private var bytesOut = 0
     private let admission: RelayAdmission
@@ -61,11 +63,11 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         if idle != nil || frame != nil {
             timers = ConnectionTimers(idleTimeoutNanoseconds: idle, frameTimeoutNanoseconds: frame, now: now)
         }
-        if !bypass && limits.packetRateMode != .off && limits.packetRateHard != nil {
-            packets = RateLimiter(softPerSecond: nil, hardPerSecond: limits.packetRateHard)
-        }
-        if !bypass && limits.byteRateMode != .off && limits.byteRateHard != nil {
-            bytes = RateLimiter(softPerSecond: nil, hardPerSecond: limits.byteRateHard)
+        let packetLimit = !bypass && limits.packetRateMode != .off ? limits.packetRateHard : nil
+        let byteLimit = !bypass && limits.byteRateMode != .off ? limits.byteRateHard : nil
+        if packetLimit != nil || byteLimit != nil {
+            rates = SessionRates(packets: packetLimit.map { RateLimiter(softPerSecond: nil, hardPerSecond: $0) },
+                                 bytes: byteLimit.map { RateLimiter(softPerSecond: nil, hardPerSecond: $0) })
         }
     }
 
@@ -337,27 +339,23 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
 
     /// The hard rates against what just arrived: the reason to close, or nil (a dry run counts).
     private func overHardRate(frames: Int, bytes byteCount: Int, now: Int64) -> SysGuard.CloseReason? {
-        if byteCount > 0, var limiter = bytes {
-            let verdict = limiter.recordArrived(byteCount, now: now)
-            bytes = limiter
-            if verdict == .overHard {
-                if context.limits.byteRateMode == .enforce { return .byteRate }
-                countDryRun(.byteRate)
-            }
+        guard let rates else { return nil }
+        if byteCount > 0, rates.bytes?.recordArrived(byteCount, now: now) == .overHard {
+            if context.limits.byteRateMode == .enforce { return .byteRate }
+            countDryRun(.byteRate)
         }
-        if frames > 0, var limiter = packets {
-            let verdict = limiter.recordArrived(frames, now: now)
-            packets = limiter
-            if verdict == .overHard {
-                if context.limits.packetRateMode == .enforce { return .packetRate }
-                countDryRun(.packetRate)
-            }
+        if frames > 0, rates.packets?.recordArrived(frames, now: now) == .overHard {
+            if context.limits.packetRateMode == .enforce { return .packetRate }
+            countDryRun(.packetRate)
         }
         return nil
     }
 
     private func countDryRun(_ reason: SysGuard.CloseReason) {
-        if dryRunsCounted.insert(reason).inserted { context.guardRuntime.counters.countWouldClose(reason) }
+        let bit = UInt16(1) << UInt16(SysGuard.CloseReason.allCases.firstIndex(of: reason) ?? 0)
+        guard dryRunsCounted & bit == 0 else { return }
+        dryRunsCounted |= bit
+        context.guardRuntime.counters.countWouldClose(reason)
     }
 
     /// A SysGuard limit closes the client: counted by reason, logged at most once a second.
@@ -420,6 +418,17 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         case .clientError: statistics.closedOnError.increment()
         default: break
         }
+    }
+}
+
+/// The hard-rate state of one session, boxed so that sessions without rates do not carry it.
+final class SessionRates {
+    var packets: RateLimiter?
+    var bytes: RateLimiter?
+
+    init(packets: RateLimiter?, bytes: RateLimiter?) {
+        self.packets = packets
+        self.bytes = bytes
     }
 }
 
