@@ -34,24 +34,14 @@ import sys
 import tempfile
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from proctools import process_tree, cpu_seconds  # noqa: E402
+from proctools import CLOCK_TICKS, cpu_seconds, env_float, env_int, process_tree, rss_bytes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PAGE = os.sysconf("SC_PAGE_SIZE")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 GATEWAYS = ("bulwark", "bulwark-noguard", "bulwark-guards", "haproxy", "nginx")
 BULWARK_VARIANTS = ("bulwark", "bulwark-noguard", "bulwark-guards")
 
 
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
-
-def env_float(name, default):
-    value = os.environ.get(name, "")
-    return float(value) if value.strip() else default
 
 
 SETTINGS = {
@@ -261,12 +251,6 @@ def echo_works(port, timeout=10.0):
     return False
 
 
-def rss_bytes(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/statm") as f:
-            total += int(f.read().split()[1]) * PAGE
-    return total
 
 
 # ---------------------------------------------------------------------------------------------

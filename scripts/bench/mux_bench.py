@@ -13,13 +13,13 @@ Everything started is stopped on exit; every wait is bounded.
 """
 import json, os, selectors, socket, struct, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from proctools import free_port  # noqa: E402
+from proctools import env_int, free_port, rss_bytes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("BIN", os.path.join(ROOT, ".build/release"))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
-SESSIONS = int(os.environ.get("SESSIONS", "8000"))
-BROADCASTS = int(os.environ.get("BROADCASTS", "10"))
+ROUNDS = env_int("ROUNDS", 3)
+SESSIONS = env_int("SESSIONS", 8000)
+BROADCASTS = env_int("BROADCASTS", 10)
 
 
 def wait_port(port, timeout=10):
@@ -42,15 +42,6 @@ def pingpong(port, framed, gateway_pids):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def rss_bytes(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-        except OSError:
-            pass
-    return total
 
 
 def broadcast(port, gateway_pids):

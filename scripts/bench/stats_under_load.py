@@ -58,20 +58,11 @@ import tempfile
 import threading
 import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from proctools import process_tree, cpu_seconds  # noqa: E402
+from proctools import CLOCK_TICKS, cpu_seconds, env_float, env_int, process_tree  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def env_int(name, default):
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
-
-def env_float(name, default):
-    value = os.environ.get(name, "")
-    return float(value) if value.strip() else default
 
 
 SETTINGS = {

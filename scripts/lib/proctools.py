@@ -43,6 +43,18 @@ def cpu_seconds(pids):
     return total / CLOCK_TICKS
 
 
+def rss_bytes(pids):
+    """Resident memory of processes, from /proc/PID/statm; a process gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            pass
+    return total
+
+
 def free_port():
     """A loopback port that was free a moment ago."""
     with socket.socket() as probe:
@@ -59,3 +71,14 @@ def wait_for(condition, timeout, what):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def env_int(name, default):
+    """An integer knob from the environment; unset or blank: `default`."""
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+def env_float(name, default):
+    value = os.environ.get(name, "")
+    return float(value) if value.strip() else default
