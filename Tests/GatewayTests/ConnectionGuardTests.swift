@@ -28,9 +28,11 @@ import Testing
         defer { gateway.stop() }
         let idle = try gateway.connect()
         let active = try gateway.connect()
+        // Taken before the last exchange: the gateway's last activity (forwarding the echo) comes
+        // after it, so a close earlier than 500 ms after the gateway last saw traffic shows.
+        let quietSince = MonotonicClock.nanoseconds()
         try idle.send("x")
         #expect(try idle.receiveExactly(1) == [UInt8(ascii: "x")])
-        let quietSince = MonotonicClock.nanoseconds()
         let activeThread = try NativeThread.start(name: "active") {
             for round in 0..<15 {  // 1.5 s of traffic every 100 ms
                 try? active.send("a")
