@@ -36,12 +36,21 @@ final class ExclusiveEchoHandler: EventHandler, @unchecked Sendable {  // @unche
         ledger.events.add(1, ordering: .relaxed)
         ledger.saw(thread: worker.index)
         var open = true
-        while case .transferred(let count)? = try? Sockets.receive(fd, into: worker.scratch) {
-            // Small echoes: the socket buffer has room (the client reads each reply before sending more).
-            _ = try? Sockets.send(fd, from: UnsafeRawBufferPointer(rebasing: worker.scratch[0..<count]))
-            sched_yield()  // widen the window in which a second delivery would be caught
+        // One receive decides each step: a second look after the loop could swallow the next
+        // round, which the client sends as soon as it has read this echo.
+        receiving: while true {
+            switch try? Sockets.receive(fd, into: worker.scratch) {
+            case .transferred(let count)?:
+                // Small echoes: the socket buffer has room (the client reads each reply before sending more).
+                _ = try? Sockets.send(fd, from: UnsafeRawBufferPointer(rebasing: worker.scratch[0..<count]))
+                sched_yield()  // widen the window in which a second delivery would be caught
+            case .wouldBlock?:
+                break receiving
+            default:
+                open = false
+                break receiving
+            }
         }
-        if case .endOfStream? = try? Sockets.receive(fd, into: worker.scratch) { open = false }
         inside.store(false, ordering: .releasing)
         let registration = lock.withLock { self.registration }
         if open, let registration {
