@@ -91,3 +91,10 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension SocketAddress: Equatable {
+    /// Same family, address and port (the bytes past the address, such as an IPv6 scope, aside).
+    public static func == (left: SocketAddress, right: SocketAddress) -> Bool {
+        left.family == right.family && left.port == right.port && left.addressBytes == right.addressBytes
+    }
+}

@@ -7,6 +7,8 @@
 #include <sys/syscall.h>
 #include <dlfcn.h>
 #include <sched.h>
+#include <errno.h>
+#include <string.h>
 
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
@@ -88,3 +90,80 @@ int bulwark_set_thread_idle_scheduling(void) {
     struct sched_param parameters = { .sched_priority = 0 };
     return pthread_setschedparam(pthread_self(), SCHED_IDLE, &parameters);
 }
+
+// MARK: asynchronous name lookups
+
+struct bulwark_lookup {
+    struct gaicb request;
+    struct addrinfo hints;
+    struct sigevent notification;
+    pthread_mutex_t lock;
+    int eventfd;   // -1 once the owner let go (under lock)
+    int references; // owner + notification (atomic)
+    char host[];
+};
+
+static void bulwark_lookup_unreference(struct bulwark_lookup *lookup) {
+    if (__atomic_sub_fetch(&lookup->references, 1, __ATOMIC_ACQ_REL) != 0) return;
+    if (lookup->request.ar_result) freeaddrinfo(lookup->request.ar_result);
+    pthread_mutex_destroy(&lookup->lock);
+    free(lookup);
+}
+
+static void bulwark_lookup_notified(union sigval value) {
+    struct bulwark_lookup *lookup = value.sival_ptr;
+    pthread_mutex_lock(&lookup->lock);
+    if (lookup->eventfd >= 0) {
+        uint64_t one = 1;
+        // An eventfd write of 1 fails only when the counter would overflow: then it is readable anyway.
+        ssize_t written = write(lookup->eventfd, &one, sizeof one);
+        (void)written;
+    }
+    pthread_mutex_unlock(&lookup->lock);
+    bulwark_lookup_unreference(lookup);
+}
+
+struct bulwark_lookup *bulwark_lookup_start(const char *host, int eventfd, int *gai_error) {
+    size_t length = strlen(host) + 1;
+    struct bulwark_lookup *lookup = calloc(1, sizeof *lookup + length);
+    if (!lookup) { *gai_error = EAI_MEMORY; errno = ENOMEM; return NULL; }
+    memcpy(lookup->host, host, length);
+    pthread_mutex_init(&lookup->lock, NULL);
+    lookup->eventfd = eventfd;
+    lookup->references = 2;
+    lookup->hints.ai_family = AF_UNSPEC;
+    lookup->hints.ai_socktype = SOCK_STREAM;
+    lookup->request.ar_name = lookup->host;
+    lookup->request.ar_request = &lookup->hints;
+    lookup->notification.sigev_notify = SIGEV_THREAD;
+    lookup->notification.sigev_value.sival_ptr = lookup;
+    lookup->notification.sigev_notify_function = bulwark_lookup_notified;
+    struct gaicb *list[1] = { &lookup->request };
+    int result = getaddrinfo_a(GAI_NOWAIT, list, 1, &lookup->notification);
+    if (result != 0) {
+        *gai_error = result;
+        pthread_mutex_destroy(&lookup->lock);
+        free(lookup);
+        if (result != EAI_SYSTEM) errno = EAGAIN;
+        return NULL;
+    }
+    *gai_error = 0;
+    return lookup;
+}
+
+int bulwark_lookup_status(struct bulwark_lookup *lookup) { return gai_error(&lookup->request); }
+
+const struct addrinfo *bulwark_lookup_result(struct bulwark_lookup *lookup) {
+    return gai_error(&lookup->request) == 0 ? lookup->request.ar_result : NULL;
+}
+
+void bulwark_lookup_release(struct bulwark_lookup *lookup) {
+    pthread_mutex_lock(&lookup->lock);
+    lookup->eventfd = -1;
+    pthread_mutex_unlock(&lookup->lock);
+    bulwark_lookup_unreference(lookup);
+}
+
+const char *bulwark_lookup_error_text(int code) { return gai_strerror(code); }
+
+int bulwark_lookup_in_progress_code(void) { return EAI_INPROGRESS; }

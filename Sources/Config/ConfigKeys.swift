@@ -293,7 +293,10 @@ public enum ConfigKeys {
         doc: "Unique among backends; listeners refer to it.")
     public static let backendServers = ConfigKey(
         section: .backend, name: "servers", kind: .serverAddresses, defaultValue: nil,
-        doc: "The backend's servers as IP literals with ports, like [\"10.0.0.1:7001\", \"[fd00::1]:7001\"].")
+        doc: "The backend's servers with ports, as IP literals or host names, like [\"10.0.0.1:7001\", \"[fd00::1]:7001\", \"chat.internal:7001\"]. A host name is looked up asynchronously (getaddrinfo: /etc/hosts, then DNS), and the server uses the first address of the answer; until a name resolves, its server is down.")
+    public static let backendResolveInterval = ConfigKey(
+        section: .backend, name: "resolve_interval", kind: .duration(.seconds(1)...Duration.seconds(86400)), defaultValue: .string("30s"),
+        doc: "How often host names in servers are looked up again. A lookup that fails keeps the last good address (and is retried sooner, from 1s doubling up to this interval); new connections follow a changed address, open ones stay.")
     public static let backendConnectTimeout = ConfigKey(
         section: .backend, name: "connect_timeout", kind: .duration(.milliseconds(1)...Duration.seconds(3600)),
         defaultValue: .string("3s"),
@@ -363,7 +366,7 @@ public enum ConfigKeys {
         + guardConnectionKeys + guardTCPKeys
         + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
         + listenerOverrides
-        + [backendName, backendServers, backendConnectTimeout, backendConnections, backendPickTries, backendHeartbeat,
+        + [backendName, backendServers, backendResolveInterval, backendConnectTimeout, backendConnections, backendPickTries, backendHeartbeat,
            backendReconnectMin, backendReconnectMax, backendGrace]
         + [statsSocket, statsMode, statsUser, statsGroup, statsLevel, statsMaxClients, statsIdleTimeout, statsMetricsBind]
 

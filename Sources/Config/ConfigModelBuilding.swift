@@ -45,7 +45,8 @@ extension ListenerConfig {
 extension BackendConfig {
     init?(_ values: SectionValues) {
         guard let name = values.text(ConfigKeys.backendName),
-              let servers = values.addresses(ConfigKeys.backendServers),
+              let servers = values.servers(ConfigKeys.backendServers),
+              let resolveInterval = values.duration(ConfigKeys.backendResolveInterval),
               let connectTimeout = values.duration(ConfigKeys.backendConnectTimeout),
               let connections = values.integer(ConfigKeys.backendConnections),
               let pickTries = values.integer(ConfigKeys.backendPickTries),
@@ -55,7 +56,8 @@ extension BackendConfig {
               let backendGrace = values.duration(ConfigKeys.backendGrace) else { return nil }
         let pool = MuxPoolConfig(connections: connections, pickTries: pickTries, heartbeat: heartbeat, reconnectMin: reconnectMin,
                                  reconnectMax: max(reconnectMin, reconnectMax), backendGrace: backendGrace)
-        self.init(name: name, servers: servers, connectTimeout: connectTimeout, pool: pool, line: values.table.line)
+        self.init(name: name, servers: servers, connectTimeout: connectTimeout, resolveInterval: resolveInterval, pool: pool,
+                  line: values.table.line, serversLine: values.values[ConfigKeys.backendServers.name]?.line)
     }
 }
 

@@ -8,7 +8,7 @@ enum ConfigValue: Equatable {
     case text(String)
     case duration(Duration)
     case address(EndpointAddress)
-    case addresses([EndpointAddress])
+    case servers([ServerEndpoint])
     case decimal(Double)
     case prefixes([AddressPrefix])
     case texts([String])
@@ -230,8 +230,8 @@ extension ConfigValueKind {
         guard !items.isEmpty else {
             return .failed([DecodeFailure(line: line, message: "must list at least one server")])
         }
-        var addresses: [EndpointAddress] = []
-        var firstLines: [EndpointAddress: Int] = [:]
+        var servers: [ServerEndpoint] = []
+        var firstLines: [ServerEndpoint: Int] = [:]
         var failures: [DecodeFailure] = []
         for (index, item) in items.enumerated() {
             let suffix = "[\(index)]"
@@ -240,20 +240,20 @@ extension ConfigValueKind {
                                               message: "expected a string like \"127.0.0.1:7001\", got \(item.value.summary)"))
                 continue
             }
-            switch EndpointParser.parseDetailed(text, allowingPortZero: false) {
-            case .success(let address):
-                if let firstLine = firstLines[address] {
+            switch EndpointParser.parseServer(text) {
+            case .success(let server):
+                if let firstLine = firstLines[server] {
                     failures.append(DecodeFailure(line: item.line, keySuffix: suffix,
-                                                  message: "server \(address) is listed twice (first on line \(firstLine))"))
+                                                  message: "server \(server) is listed twice (first on line \(firstLine))"))
                 } else {
-                    firstLines[address] = item.line
-                    addresses.append(address)
+                    firstLines[server] = item.line
+                    servers.append(server)
                 }
             case .failure(let error):
                 failures.append(DecodeFailure(line: item.line, keySuffix: suffix, message: error.message))
             }
         }
-        return failures.isEmpty ? .value(.addresses(addresses)) : .failed(failures)
+        return failures.isEmpty ? .value(.servers(servers)) : .failed(failures)
     }
 
     static func isNameByte(_ byte: UInt8) -> Bool {

@@ -9,11 +9,10 @@ public struct EndpointParseError: Error, Sendable, Equatable, CustomStringConver
     public var description: String { message }
 }
 
-/// `IPv4:port`, `[IPv6]:port` or `*:port` (= `0.0.0.0`). Host names are refused until the
-/// access layer has asynchronous DNS.
+/// `IPv4:port`, `[IPv6]:port` or `*:port` (= `0.0.0.0`); for backend servers also `name:port`.
 public enum EndpointParser {
-    public static let hostNameMessage =
-        "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"
+    /// Said of a host name where an IP literal is needed (a listener binds an address).
+    public static let hostNameMessage = "a host name cannot be bound; use an IP literal, like \"0.0.0.0:7000\" or \"[::]:7000\""
 
     /// An address with port 1...65535 (what a backend server needs).
     public static func parse(_ text: String) -> EndpointAddress? {
@@ -71,6 +70,26 @@ public enum EndpointParser {
         }
     }
 
+    /// A backend server: an IP literal, or `name:port` with a host name that is looked up
+    /// asynchronously at run time.
+    public static func parseServer(_ text: String) -> Result<ServerEndpoint, EndpointParseError> {
+        let literal = parseDetailed(text, allowingPortZero: false)
+        guard case .failure(let error) = literal else { return literal.map(ServerEndpoint.init) }
+        guard !text.hasPrefix("["), let colon = text.lastIndex(of: ":") else { return .failure(error) }
+        let host = text[..<colon]
+        guard looksLikeHostName(host) else { return .failure(error) }
+        if let problem = HostName.problem(host) { return .failure(EndpointParseError(problem)) }
+        return parsePort(text[text.index(after: colon)...], allowingZero: false).map {
+            ServerEndpoint(hostName: String(host), port: $0)
+        }
+    }
+
+    private static func looksLikeHostName(_ host: Substring) -> Bool {
+        let utf8 = host.utf8
+        return !utf8.isEmpty && !utf8.allSatisfy({ ASCII.isDecimalDigit($0) || $0 == UInt8(ascii: ".") })
+            && utf8.allSatisfy(HostName.isHostByte)
+    }
+
     private static func explainBadHost(_ host: Substring) -> EndpointParseError {
         if host.isEmpty {
             return EndpointParseError("missing host before the port; use \"*:port\" for every IPv4 address")
@@ -79,10 +98,7 @@ public enum EndpointParser {
         if utf8.allSatisfy({ ASCII.isDecimalDigit($0) || $0 == UInt8(ascii: ".") }) {
             return EndpointParseError("invalid IPv4 address \"\(host)\"")
         }
-        let looksLikeHostName = utf8.allSatisfy {
-            ASCII.isLetterOrDigit($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: ".")
-        }
-        if looksLikeHostName {
+        if looksLikeHostName(host) {
             return EndpointParseError(hostNameMessage)
         }
         return EndpointParseError("invalid host \"\(host)\"; use an IP literal")

@@ -119,26 +119,46 @@ public struct ListenerConfig: Sendable, Equatable {
 
 public struct BackendConfig: Sendable, Equatable {
     public var name: String
-    /// At least one; every port is 1...65535.
-    public var servers: [EndpointAddress]
+    /// At least one; every port is 1...65535. A host name is looked up at run time.
+    public var servers: [ServerEndpoint]
     public var connectTimeout: Duration
+    /// How often host names among `servers` are looked up again.
+    public var resolveInterval: Duration
     /// The mux pool (used when a mux listener names this backend).
     public var pool: MuxPoolConfig
     /// Line of the `[[backend]]` header, for messages at run time.
     public var line: Int
+    /// Line of its `servers` key (the header's when not given).
+    public var serversLine: Int
 
     public init(
-        name: String, servers: [EndpointAddress],
-        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, pool: MuxPoolConfig = MuxPoolConfig(), line: Int = 0
+        name: String, servers: [ServerEndpoint],
+        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, resolveInterval: Duration = .seconds(30),
+        pool: MuxPoolConfig = MuxPoolConfig(), line: Int = 0, serversLine: Int? = nil
     ) {
         self.name = name
         self.servers = servers
+        self.serversLine = serversLine ?? line
         self.connectTimeout = connectTimeout
+        self.resolveInterval = resolveInterval
         self.pool = pool
         self.line = line
     }
 
+    /// Servers given as IP literals only.
+    public init(
+        name: String, servers: [EndpointAddress],
+        connectTimeout: Duration = BackendConfig.defaultConnectTimeout, pool: MuxPoolConfig = MuxPoolConfig(), line: Int = 0,
+        serversLine: Int? = nil
+    ) {
+        self.init(name: name, servers: servers.map(ServerEndpoint.init), connectTimeout: connectTimeout, pool: pool, line: line,
+                  serversLine: serversLine)
+    }
+
     public static let defaultConnectTimeout: Duration = ConfigDefaults.connectTimeout
+
+    /// Servers given by host name.
+    public var hostNameServers: [ServerEndpoint] { servers.filter(\.isHostName) }
 }
 
 /// How a mux listener's backend keeps its persistent connections (docs/protocol.md).

@@ -256,7 +256,7 @@ extension ConfigValidator {
 
         let relays = listeners.contains { $0.text(ConfigKeys.listenerMode) == ListenerMode.tcp.rawValue }
         let filesEach = FileBudget.filesPerConnection(relayMode: relays)
-        let serverCount = backends.reduce(0) { $0 + ($1.addresses(ConfigKeys.backendServers)?.count ?? 0) }
+        let serverCount = backends.reduce(0) { $0 + ($1.servers(ConfigKeys.backendServers)?.count ?? 0) }
         let reserve = FileBudget.reserveFiles(listenerCount: listeners.count, backendServerCount: serverCount,
                                               statsSockets: statsClients.reduce(0, +))
         let eachText = relays ? "socket, timerfd and backend socket each" : "socket and timerfd each"

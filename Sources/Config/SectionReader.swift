@@ -38,9 +38,9 @@ struct SectionValues {
         return address
     }
 
-    func addresses(_ key: ConfigKey) -> [EndpointAddress]? {
-        guard case .addresses(let addresses)? = value(key) else { return nil }
-        return addresses
+    func servers(_ key: ConfigKey) -> [ServerEndpoint]? {
+        guard case .servers(let servers)? = value(key) else { return nil }
+        return servers
     }
 
     func decimal(_ key: ConfigKey) -> Double? {

@@ -24,7 +24,7 @@ public enum Commands {
                 summary: "each limit: its value, state, counters, dry run",
                 level: .user) { _, context in guardReport(context) },
         Command(words: ["show", "backends"], arguments: "[json]",
-                summary: "each server: its state, live connections, failures and last error",
+                summary: "each server: its state, live connections, failures and last error, and the address a host name resolves to",
                 level: .user) { _, context in backends(context) },
         Command(words: ["show", "ips"], arguments: "[limit N] [json]",
                 summary: "the per-IP table, most connections first (default limit 100)",
@@ -237,10 +237,13 @@ public enum Commands {
                 rows.append([.string(backend.name), .string(server.description), .string(stats.state.rawValue),
                              .integer(stats.live.value), .integer(stats.failures.value),
                              stats.lastError.map { .string($0) } ?? .null,
-                             muxLive.map { .integer(index < $0.count ? $0[index] : 0) } ?? .null])
+                             muxLive.map { .integer(index < $0.count ? $0[index] : 0) } ?? .null,
+                             server.address.map { .string($0.description) } ?? .null,
+                             server.lookupError.map { .string($0) } ?? .null])
             }
         }
-        return .table(columns: ["backend", "server", "state", "live", "failures", "last_error", "mux_connections"], rows: rows)
+        return .table(columns: ["backend", "server", "state", "live", "failures", "last_error", "mux_connections",
+                                "address", "lookup_error"], rows: rows)
     }
 
     // MARK: show conns

@@ -76,6 +76,12 @@ public enum Metrics {
                                  ([("backend", backend.name), ("server", server.description)], Double(stats.live.value))
                              }
                          }),
+            MetricFamily("bulwark_server_lookup_failures_total", .counter, "Failed lookups of a server given by host name.",
+                         backends.flatMap { backend in
+                             backend.servers.filter(\.endpoint.isHostName).map { server in
+                                 ([("backend", backend.name), ("server", server.description)], Double(server.lookupFailures))
+                             }
+                         }),
             MetricFamily("bulwark_guard_refusals_total", .counter, "New connections refused by SysGuard, by reason.",
                          RefusalReason.allCases.map { ([("reason", $0.rawValue)], Double(counters.refusals($0))) }),
             MetricFamily("bulwark_guard_closes_total", .counter, "Connections closed by a SysGuard limit, by reason.",

@@ -5,7 +5,7 @@ import Synchronization
 /// The servers of one [[backend]] and the round-robin cursor shared by its listeners.
 public final class BackendPool: Sendable {
     public let name: String
-    public let servers: [SocketAddress]
+    public let servers: [BackendServer]
     public let connectTimeoutNanoseconds: Int64
     public let statistics = BackendStatistics()
     /// One per server, in `servers` order.
@@ -13,17 +13,26 @@ public final class BackendPool: Sendable {
     let failureLog = RateLimitedLog()
     private let cursor = Atomic<Int>(0)
 
-    public init(name: String, servers: [SocketAddress], connectTimeout: Duration) {
+    /// How often the host names among `servers` are looked up again.
+    let resolveIntervalNanoseconds: Int64
+
+    public init(name: String, servers: [BackendServer], connectTimeout: Duration, resolveInterval: Duration = .seconds(30)) {
         precondition(!servers.isEmpty)
         self.name = name
         self.servers = servers
         serverStatistics = servers.map { _ in ServerStatistics() }
         connectTimeoutNanoseconds = max(1, connectTimeout.nanosecondCount)
+        resolveIntervalNanoseconds = max(1, resolveInterval.nanosecondCount)
+    }
+
+    /// Servers at fixed addresses.
+    public convenience init(name: String, servers: [SocketAddress], connectTimeout: Duration) {
+        self.init(name: name, servers: servers.map(BackendServer.init(address:)), connectTimeout: connectTimeout)
     }
 
     convenience init(_ config: BackendConfig) {
-        self.init(name: config.name, servers: config.servers.map(SocketAddress.init(endpoint:)),
-                  connectTimeout: config.connectTimeout)
+        self.init(name: config.name, servers: config.servers.map(BackendServer.init), connectTimeout: config.connectTimeout,
+                  resolveInterval: config.resolveInterval)
     }
 
     /// Index of the first server to try for a new connection (round robin). When it fails the

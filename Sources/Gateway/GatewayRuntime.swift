@@ -22,6 +22,8 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     let hub: MuxHub
     /// Per backend used by a mux listener: its persistent connections.
     let linkPools: [String: LinkPool]
+    /// Looks up servers given by host name; nil when every server is an IP literal.
+    private let resolver: ServerResolver?
     /// Every relayed connection, for `show conns` and `kick`.
     public let sessions = SessionTable()
     private let lock = PthreadLock()
@@ -69,6 +71,10 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         }
         self.hub = hub
         self.linkPools = linkPools
+        let pools = linkPools
+        resolver = ServerResolver(backends: backends.values.sorted { $0.name < $1.name }, engine: engine, logger: logger) { backend, server in
+            pools[backend]?.serverAddressChanged(server)
+        }
         var listeners: [Listener] = []
         for listener in config.listeners {
             guard let backend = backends[listener.backend] else {
@@ -113,6 +119,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
                 running = true
                 try sampler?.start()
             }
+            try resolver?.start()
             for linkPool in linkPools.values { try linkPool.start() }
             for listener in listeners { try listener.start() }
         } catch {

@@ -348,8 +348,14 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     private func connectNextServer(lastError: String?) {
         let backend = context.backend
         while serversTried < backend.servers.count {
-            let address = backend.servers[(firstServer + serversTried) % backend.servers.count]
+            let server = backend.servers[(firstServer + serversTried) % backend.servers.count]
             serversTried += 1
+            guard let address = server.address else {
+                // A host name that has not resolved yet: that server is down, try the next.
+                let reason = "\(server): host name not resolved yet"
+                if serversTried == backend.servers.count { return allServersFailed(lastError: reason) }
+                continue
+            }
             backend.statistics.connectAttempts.increment()
             do {
                 backendFD = try Sockets.socket(family: address.family)
@@ -433,7 +439,11 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     }
 
     private var currentServerIndex: Int { (firstServer + serversTried - 1) % context.backend.servers.count }
-    private var currentServerAddress: SocketAddress { context.backend.servers[currentServerIndex] }
+    /// For messages: the address being connected to (what the server resolves to now).
+    private var currentServerAddress: String {
+        let server = context.backend.servers[currentServerIndex]
+        return server.address?.description ?? server.description
+    }
 
     /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
     private func startRelaying() {

@@ -45,6 +45,9 @@ extension BulwarkCommand {
 
         func run() throws {
             let config = try loadConfig(options.configPath).config
+            if Processes.environment(HostNameCheck.skipVariable) == nil {
+                for warning in HostNameCheck.warnings(config: config, path: options.configPath) { StandardStreams.writeError(warning) }
+            }
             StandardStreams.writeOutput("\(options.configPath): valid (\(config.listeners.count) listeners, \(config.backends.count) backends)")
         }
     }

@@ -398,7 +398,9 @@ final class Master {
         let pid: Int32
         do {
             pid = try Processes.spawn(path: binaryPath, arguments: ["check", "-c", configPath],
-                                      environment: Processes.environment().filter { !$0.hasPrefix("BULWARK_") }, keepFDs: [])
+                                      // Host-name lookups would only add DNS time to the wait: the worker looks names up itself.
+                                      environment: Processes.environment().filter { !$0.hasPrefix("BULWARK_") } + ["BULWARK_CHECK_SKIP_LOOKUPS=1"],
+                                      keepFDs: [])
         } catch {
             return "cannot be started: \(error)"
         }

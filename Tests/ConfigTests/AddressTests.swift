@@ -92,8 +92,8 @@ struct AddressTests {
         ("127.0.0.1:0000080", #"invalid port "0000080"; expected a number 1...65535"#),
         (":80", #"missing host before the port; use "*:port" for every IPv4 address"#),
         ("1.2.3:80", #"invalid IPv4 address "1.2.3""#),
-        ("localhost:80", "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"),
-        ("backend-1.example.com:80", "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"),
+        ("localhost:80", #"a host name cannot be bound; use an IP literal, like "0.0.0.0:7000" or "[::]:7000""#),
+        ("backend-1.example.com:80", #"a host name cannot be bound; use an IP literal, like "0.0.0.0:7000" or "[::]:7000""#),
         ("h@st:80", #"invalid host "h@st"; use an IP literal"#),
         ("::1:80", #"an IPv6 address needs brackets around it, like "[::1]:7000""#),
         ("[::1:80", #"missing "]" after the IPv6 address"#),
@@ -105,6 +105,34 @@ struct AddressTests {
     func explainsBadEndpoints(text: String, message: String) {
         #expect(EndpointParser.parseDetailed(text) == .failure(EndpointParseError(message)))
         #expect(EndpointParser.parse(text) == nil)
+    }
+
+    @Test func serversMayBeHostNames() {
+        let named = try? EndpointParser.parseServer("chat-1.internal:7001").get()
+        #expect(named == ServerEndpoint(hostName: "chat-1.internal", port: 7001))
+        #expect(named?.isHostName == true)
+        #expect(named?.description == "chat-1.internal:7001")
+        #expect((try? EndpointParser.parseServer("my_service:80").get())?.host == "my_service")
+        #expect((try? EndpointParser.parseServer("localhost.:80").get())?.host == "localhost.")
+        let literal = try? EndpointParser.parseServer("[::1]:80").get()
+        #expect(literal?.literal == EndpointParser.parse("[::1]:80") && literal?.isHostName == false)
+        #expect(literal?.description == "[::1]:80")
+    }
+
+    @Test(arguments: [
+        ("a..b:80", #"host name "a..b" has an empty label (two dots in a row, or a dot first)"#),
+        (".a:80", #"host name ".a" has an empty label (two dots in a row, or a dot first)"#),
+        ("-a.b:80", #"host name "-a.b" has a label that starts or ends with "-""#),
+        (String(repeating: "x", count: 64) + ".b:80", #"host name "\#(String(repeating: "x", count: 64)).b" has a label longer than 63 bytes"#),
+        (Array(repeating: String(repeating: "x", count: 60), count: 5).joined(separator: ".") + ":80",
+         #"host name "\#(Array(repeating: String(repeating: "x", count: 60), count: 5).joined(separator: "."))" is longer than 253 bytes"#),
+        ("name:0", #"invalid port "0"; expected a number 1...65535"#),
+        ("name", #"missing port; expected "IP:port", like "127.0.0.1:7000""#),
+        ("1.2.3:80", #"invalid IPv4 address "1.2.3""#),
+        ("h@st:80", #"invalid host "h@st"; use an IP literal"#),
+    ])
+    func explainsBadServers(text: String, message: String) {
+        #expect(EndpointParser.parseServer(text) == .failure(EndpointParseError(message)))
     }
 
     @Test func listenerPortRangeInMessages() {

@@ -22,7 +22,7 @@ struct ConfigParserTests {
             listeners: [ListenerConfig(name: "echo", bind: .ipv4(127, 0, 0, 1, port: 7000), mode: .tcp,
                                        backend: "echo", backlog: 1024, line: 1)],
             backends: [BackendConfig(name: "echo", servers: [.ipv4(127, 0, 0, 1, port: 7001)],
-                                     connectTimeout: .seconds(3), line: 7)]))
+                                     connectTimeout: .seconds(3), line: 7, serversLine: 9)]))
         #expect(config.backend(named: "echo")?.line == 7)
         #expect(config.backend(named: "missing") == nil)
         #expect(config.listener(named: "echo")?.bind.description == "127.0.0.1:7000")
@@ -67,7 +67,7 @@ struct ConfigParserTests {
             name: "pool",
             servers: [.ipv4(10, 0, 0, 1, port: 7001),
                       EndpointAddress(family: .ipv6, bytes: [0xFD] + Array(repeating: 0, count: 14) + [1], port: 7002)],
-            connectTimeout: .milliseconds(250), line: 17)])
+            connectTimeout: .milliseconds(250), line: 17, serversLine: 19)])
     }
 
     @Test func highWaterAsPlainBytesAndWorkersAuto() throws {

@@ -129,7 +129,7 @@ struct ConfigValidationTests {
         (#"mode = "udp""#, 4, "listener[0].mode", #"unknown mode "udp"; supported: tcp, mux"#),
         ("mode = true", 4, "listener[0].mode", #"expected a string, one of "tcp", "mux", got the boolean true"#),
         (#"bind = "localhost:7000""#, 3, "listener[0].bind",
-         "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"),
+         #"a host name cannot be bound; use an IP literal, like "0.0.0.0:7000" or "[::]:7000""#),
         (#"bind = "127.0.0.1""#, 3, "listener[0].bind", #"missing port; expected "IP:port", like "127.0.0.1:7000""#),
         (#"bind = "127.0.0.1:70000""#, 3, "listener[0].bind", #"invalid port "70000"; expected a number 0...65535"#),
         (#"bind = "::1:7000""#, 3, "listener[0].bind", #"an IPv6 address needs brackets around it, like "[::1]:7000""#),
@@ -214,8 +214,8 @@ struct ConfigValidationTests {
         (#"servers = "127.0.0.1:7001""#, 3, "backend[0].servers", #"expected an array of strings like ["127.0.0.1:7001"], got the string "127.0.0.1:7001""#),
         ("servers = []", 3, "backend[0].servers", "must list at least one server"),
         (#"servers = ["127.0.0.1:0"]"#, 3, "backend[0].servers[0]", #"invalid port "0"; expected a number 1...65535"#),
-        (#"servers = ["db.internal:5432"]"#, 3, "backend[0].servers[0]",
-         "host names are not supported yet (async DNS arrives with the access-layer issue); use an IP literal"),
+        (#"servers = ["db..internal:5432"]"#, 3, "backend[0].servers[0]",
+         #"host name "db..internal" has an empty label (two dots in a row, or a dot first)"#),
         ("connect_timeout = 3", 4, "backend[0].connect_timeout", #"expected a string like "3s", got the integer 3: a duration needs a unit"#),
         (#"connect_timeout = "3""#, 4, "backend[0].connect_timeout",
          #"invalid duration "3"; use a number with a unit (ns, us, ms, s, m, h), like "3s" or "250ms""#),
@@ -224,7 +224,7 @@ struct ConfigValidationTests {
         (#"connect_timeout = "2h""#, 4, "backend[0].connect_timeout", "must be between 1ms and 1h, got 2h"),
         (#"connect_timeout = "0s""#, 4, "backend[0].connect_timeout", "must be between 1ms and 1h, got 0s"),
         ("connect_timeout = 1.5", 4, "backend[0].connect_timeout", #"expected a string like "3s", got the float 1.5"#),
-        ("weight = 3", 4, "backend[0].weight", #"unknown key "weight" in [[backend]]; known keys: name, servers, connect_timeout, connections, pick_tries, heartbeat, reconnect_min, reconnect_max, backend_grace"#),
+        ("weight = 3", 4, "backend[0].weight", #"unknown key "weight" in [[backend]]; known keys: name, servers, resolve_interval, connect_timeout, connections, pick_tries, heartbeat, reconnect_min, reconnect_max, backend_grace"#),
     ])
     func backendValues(keyValue: String, line: Int, key: String, message: String) {
         var lines = ["[[backend]]", "name = \"b\"", "servers = [\"127.0.0.1:7001\"]"]

@@ -6,7 +6,8 @@ A chat service: a client frame "join ROOM", "leave ROOM", "say ROOM TEXT" (PUBLI
 (echoed back to that session as "echo: ..."). Every message from the gateway is printed to
 stdout as one JSON line (type, session, ...), so a test can check what arrived and in what order.
 
-Usage: mux_backend.py PORT  (prints "listening on 127.0.0.1:PORT" once bound; port 0 picks one)
+Usage: mux_backend.py PORT [HOST]  (HOST defaults to 127.0.0.1; prints "listening on HOST:PORT" once
+bound; port 0 picks one)
 """
 import json, socket, struct, sys, threading
 
@@ -119,11 +120,12 @@ class Connection(threading.Thread):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind(("127.0.0.1", port))
+    server.bind((host, port))
     server.listen(128)
-    log({"type": "listening", "address": "127.0.0.1:%d" % server.getsockname()[1]})
+    log({"type": "listening", "address": "%s:%d" % (host, server.getsockname()[1])})
     while True:
         sock, _ = server.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

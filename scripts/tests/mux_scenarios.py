@@ -25,10 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 class Backend:
     """mux_backend.py in a process; its JSON event lines collected."""
 
-    def __init__(self, port):
+    def __init__(self, port, host="127.0.0.1"):
         self.port = port
         self.events = []
-        self.process = subprocess.Popen([sys.executable, os.path.join(HERE, "mux_backend.py"), str(port)],
+        self.process = subprocess.Popen([sys.executable, os.path.join(HERE, "mux_backend.py"), str(port), host],
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         threading.Thread(target=self.collect, daemon=True).start()
         wait_for(lambda: any(e["type"] == "listening" for e in self.events), 10, "the backend to listen")

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netdb.h>
 
 /// accept4(2): only visible with _GNU_SOURCE.
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags);
@@ -68,5 +69,32 @@ static inline void bulwark_relaxed_add(int64_t *slot, int64_t amount) {
     __atomic_fetch_add(slot, amount, __ATOMIC_RELAXED);
 }
 static inline int64_t bulwark_relaxed_load(const int64_t *slot) { return __atomic_load_n(slot, __ATOMIC_RELAXED); }
+
+// Asynchronous name lookups (getaddrinfo_a with SIGEV_THREAD). glibc's notification thread
+// writes 1 to the owner's eventfd, so completions arrive through the shared epoll. A lookup is
+// reference counted (owner + notification) so the owner may let go while it is still running:
+// a lookup stuck in a slow DNS server then finishes into nobody's eventfd and frees itself.
+
+struct bulwark_lookup;
+
+/// Starts looking `host` up (any family, stream sockets). NULL with errno set when it could not
+/// start; *gai_error then holds the getaddrinfo_a error (EAI_AGAIN, EAI_MEMORY, EAI_SYSTEM).
+struct bulwark_lookup *bulwark_lookup_start(const char *host, int eventfd, int *gai_error);
+
+/// EAI_INPROGRESS while running, 0 when resolved, otherwise the getaddrinfo error code.
+int bulwark_lookup_status(struct bulwark_lookup *lookup);
+
+/// The answer once the status is 0 (owned by the lookup; valid until it is released).
+const struct addrinfo *bulwark_lookup_result(struct bulwark_lookup *lookup);
+
+/// The owner lets go: its eventfd is never written again, and the memory is freed once the
+/// notification has run too.
+void bulwark_lookup_release(struct bulwark_lookup *lookup);
+
+/// The text of a getaddrinfo error code.
+const char *bulwark_lookup_error_text(int code);
+
+/// EAI_INPROGRESS (only visible with _GNU_SOURCE).
+int bulwark_lookup_in_progress_code(void);
 
 #endif

@@ -37,7 +37,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
 
     unowned let pool: LinkPool
     let serverIndex: Int
-    let address: SocketAddress
+    let server: BackendServer
     private let lock = PthreadLock()
     private let sendLock = PthreadLock()
     /// state == .live, readable without a lock (set under both locks).
@@ -67,11 +67,14 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private var lastSentNanoseconds: Int64 = 0
     private var lastReceivedNanoseconds: Int64 = 0
     private var nonce: UInt64 = 0
+    /// Where the current (or last) connect went (a host name may resolve elsewhere since);
+    /// under `lock`.
+    private var address: SocketAddress?
 
-    init(pool: LinkPool, serverIndex: Int, address: SocketAddress) {
+    init(pool: LinkPool, serverIndex: Int, server: BackendServer) {
         self.pool = pool
         self.serverIndex = serverIndex
-        self.address = address
+        self.server = server
     }
 
     /// Puts the timer on the engine and starts the first connect.
@@ -91,6 +94,16 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     func connectIfDue() {
         lock.withLock {
             if state == .down && MonotonicClock.nanoseconds() >= retryAtNanoseconds { startConnect() }
+        }
+    }
+
+    /// The server's host name resolved to a new address: a connection waiting out its back-off
+    /// (its failures were at the old address, or there was none) connects now.
+    func serverAddressChanged() {
+        lock.withLock {
+            guard state == .down, registration != nil else { return }
+            failures = 0
+            startConnect()
         }
     }
 
@@ -189,6 +202,14 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
 
     private func startConnect() {
         guard let registration else { return }
+        guard let address = server.address else {
+            // A host name not resolved yet: down until it resolves (serverAddressChanged) or
+            // the back-off ends, whichever comes first.
+            failures += 1
+            pool.serverStatistics[serverIndex].failed("host name not resolved yet")
+            return goDown(retryAfter: pool.backoffNanoseconds(failures: failures))
+        }
+        self.address = address
         pool.connectionStarted(self)
         pool.statistics.connectAttempts.increment()
         do {
@@ -333,7 +354,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private func die(_ reason: String, _ aftermath: inout Aftermath) {
         guard state != .down else { return }
         let wasLive = state == .live
-        pool.logFailure("backend \(pool.name): connection to \(address) lost: \(reason)")
+        pool.logFailure("backend \(pool.name): connection to \(address.map { "\($0)" } ?? server.description) lost: \(reason)")
         pool.serverStatistics[serverIndex].failed(reason)
         sendLock.withLock {
             live.store(false, ordering: .releasing)

@@ -42,7 +42,7 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
     private var unbound: [UInt64: Int64] = [:]
     private var sweeper: PoolSweeper?
 
-    init(backend: BackendConfig, servers: [SocketAddress], statistics: BackendStatistics, serverStatistics: [ServerStatistics],
+    init(backend: BackendConfig, servers: [BackendServer], statistics: BackendStatistics, serverStatistics: [ServerStatistics],
          engine: Engine, buffers: BufferPool, hub: MuxHub, logger: Logger, nodeID: Int, highWaterBytes: Int) {
         name = backend.name
         self.engine = engine
@@ -63,9 +63,15 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
         connectionsPerServer = backend.pool.connections
         self.highWaterBytes = highWaterBytes
         upOrConnecting = servers.map { _ in 0 }
-        links = servers.enumerated().flatMap { index, address in
-            (0..<backend.pool.connections).map { _ in BackendLink(pool: self, serverIndex: index, address: address) }
+        links = servers.enumerated().flatMap { index, server in
+            (0..<backend.pool.connections).map { _ in BackendLink(pool: self, serverIndex: index, server: server) }
         }
+    }
+
+    /// A host name resolved to a new address: that server's connections waiting to retry
+    /// connect now. Open connections stay where they are.
+    func serverAddressChanged(_ serverIndex: Int) {
+        for link in links where link.serverIndex == serverIndex { link.serverAddressChanged() }
     }
 
     /// Connects every link (asynchronously) and starts the sweep that re-binds waiting sessions.
@@ -143,7 +149,7 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
         case .broadcast(let listener, let payload):
             for member in hub.sessions(of: listener) { member.deliver(payload) }
         case .error(let text):
-            logFailure("backend \(name): \(link.address) says: \(text)")
+            logFailure("backend \(name): \(link.server) says: \(text)")
         case .helloAck, .ping, .pong:
             break  // the handshake and heartbeats are the link's own
         }
