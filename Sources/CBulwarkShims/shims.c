@@ -9,6 +9,8 @@
 #include <sched.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <linux/capability.h>
 
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
@@ -167,3 +169,31 @@ void bulwark_lookup_release(struct bulwark_lookup *lookup) {
 const char *bulwark_lookup_error_text(int code) { return gai_strerror(code); }
 
 int bulwark_lookup_in_progress_code(void) { return EAI_INPROGRESS; }
+
+// MARK: privileges
+
+int bulwark_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) < 0) return -1;
+    *uid = credentials.uid;
+    *gid = credentials.gid;
+    *pid = credentials.pid;
+    return 0;
+}
+
+int bulwark_drop_all_capabilities(void) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) < 0) return -1;
+    return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+int64_t bulwark_effective_capabilities(void) {
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) < 0) return -1;
+    return (int64_t)(((uint64_t)data[1].effective << 32) | data[0].effective);
+}

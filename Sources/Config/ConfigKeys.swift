@@ -122,6 +122,13 @@ public enum ConfigKeys {
         section: .server, name: "drain_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("30s"),
         doc: "On a graceful stop (SIGTERM), an upgrade or a reload that needs a new worker: how long a worker that stopped accepting "
             + "keeps serving its open connections before closing the rest; \"0s\" closes them at once.")
+    public static let user = ConfigKey(
+        section: .server, name: "user", kind: .owner, presence: .optional(absentText: "the user bulwark is started as"),
+        doc: "The user the worker process runs as: a user name, or a numeric uid as a string. Needs bulwark started as root: the "
+            + "master binds every socket, then the worker switches user (and group) before serving, with no capabilities left.")
+    public static let group = ConfigKey(
+        section: .server, name: "group", kind: .owner, presence: .optional(absentText: "user's primary group"),
+        doc: "The worker's group: a group name, or a numeric gid as a string. Left out with user set: that user's primary group.")
 
     // MARK: [log]
 
@@ -355,7 +362,7 @@ public enum ConfigKeys {
 
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
-        [workers, highWater, nodeID, drainTimeout, logLevel]
+        [workers, highWater, nodeID, drainTimeout, user, group, logLevel]
         + [
             guardMaxFiles, guardMaxConnections, guardSampleInterval,
             guardMaxLoad, guardLoadClear, guardMaxMemoryUsedPercent, guardMemoryUsedClearPercent,

@@ -12,7 +12,8 @@ extension ServerConfig {
         guard let highWaterBytes = values.integer(ConfigKeys.highWater),
               let drainTimeout = values.duration(ConfigKeys.drainTimeout),
               let nodeID = values.integer(ConfigKeys.nodeID) else { return nil }
-        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout, nodeID: nodeID)
+        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout, nodeID: nodeID,
+                  user: values.text(ConfigKeys.user), group: values.text(ConfigKeys.group))
     }
 }
 

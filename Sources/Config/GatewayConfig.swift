@@ -42,12 +42,18 @@ public struct ServerConfig: Sendable, Equatable {
     public var drainTimeout: Duration
     /// The top 16 bits of every mux session id.
     public var nodeID: Int
+    /// The worker's user and group (names or numeric ids); nil: as started.
+    public var user: String?
+    public var group: String?
 
-    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30), nodeID: Int = 0) {
+    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30), nodeID: Int = 0,
+                user: String? = nil, group: String? = nil) {
         self.workers = workers
         self.highWaterBytes = highWaterBytes
         self.drainTimeout = drainTimeout
         self.nodeID = nodeID
+        self.user = user
+        self.group = group
     }
 
     /// `[server]` with every key left out.

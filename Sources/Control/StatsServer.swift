@@ -36,6 +36,8 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     /// The socket file as bound (device, inode): on close it is removed only if still ours.
     private let boundFile: (device: UInt64, inode: UInt64)?
     private let clients = Atomic<Int>(0)
+    /// For command sockets: who may connect (SO_PEERCRED), on top of the file's mode.
+    private let peerPolicy: StatsPeerPolicy?
 
     /// Creates the socket now (so a bad path or address fails at start-up): for `.commands` the
     /// socket file, owned and moded as configured; for `.metrics` a TCP socket on `metrics_bind`.
@@ -47,6 +49,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         self.context = context
         engine = context.runtime.engine
         clientIdleNanoseconds = config.idleTimeout.nanosecondCount
+        peerPolicy = service == .commands ? StatsPeerPolicy(config) : nil
         if let listeningFD {
             try FileDescriptors.setNonBlocking(listeningFD)
             fd = listeningFD
@@ -138,6 +141,17 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
         }
         // Connections start outside the server's lock (each takes its own).
         for client in accepted {
+            if let peerPolicy {
+                let peer = Privileges.peer(of: client)
+                guard let peer, peerPolicy.admits(peer) else {
+                    let who = peer.map { "uid \($0.uid) (pid \($0.pid))" } ?? "a peer without credentials"
+                    let refusal = Array("error: permission denied: \(who) may not use this stats socket\n\n".utf8)
+                    _ = refusal.withUnsafeBytes { try? Sockets.send(client, from: $0) }
+                    FileDescriptors.close(client)
+                    context.runtime.logRefusedPeer("stats socket \(config.path): refused \(who): not root, bulwark's user, or the socket's user or group")
+                    continue
+                }
+            }
             guard clients.load(ordering: .relaxed) < config.maxClients else {
                 let message = "error: too many stats clients (max_clients \(config.maxClients))\n\n"
                 let refusal = Array((service == .metrics ? MetricsHTTPRequest.response(503, "Service Unavailable") : message).utf8)

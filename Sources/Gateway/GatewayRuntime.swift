@@ -30,7 +30,9 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     private var currentConfig: GatewayConfig
     private var sampler: GuardSampler?
     private var running = false
-    private let logger: Logger
+    let logger: Logger
+    /// Stats-socket peers refused by their credentials, logged at most once a second.
+    private let peerRefusalLog = RateLimitedLog()
     private let signalWatcher: SignalWatcher?
     private let stopRequested = Atomic<Bool>(false)
     private let onSignal: (@Sendable (Int32) -> Void)?
@@ -160,6 +162,9 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
             }
         }
     }
+
+    /// A stats socket refused a peer by its credentials: a warning, at most one a second.
+    public func logRefusedPeer(_ text: String) { peerRefusalLog.log(logger, level: .warning, text) }
 
     /// Whether drain() has begun.
     public var isDraining: Bool { lock.withLock { drainWatcher != nil } }

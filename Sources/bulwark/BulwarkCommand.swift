@@ -60,6 +60,12 @@ extension BulwarkCommand {
         func run() throws {
             let config = try loadConfig(options.configPath).config
             let logger = startLogging(config.log.level, label: "bulwark")
+            do {
+                _ = try WorkerPrivileges.target(config.server)
+            } catch {
+                logger.critical("cannot start: \(error)")
+                throw ExitCode(2)
+            }
             // Before the first worker starts, so that it inherits the limit.
             raiseOpenFileLimit(to: config.guardConfig.maxFiles, logger: logger)
             SignalFD.ignoreBrokenPipe()

@@ -24,6 +24,13 @@ extension BulwarkCommand {
                 throw ExitCode(2)
             }
             SignalFD.ignoreBrokenPipe()
+            do {
+                let identity = try WorkerPrivileges.drop(config.server)
+                logger.info("worker runs as \(identity)")
+            } catch {
+                logger.critical("worker cannot start: \(error)")
+                throw ExitCode(1)
+            }
             let reloader = LiveReloader(configPath: options.configPath, logger: logger)
             let runtime: GatewayRuntime
             var statsServers: [StatsServer] = []

@@ -97,4 +97,17 @@ const char *bulwark_lookup_error_text(int code);
 /// EAI_INPROGRESS (only visible with _GNU_SOURCE).
 int bulwark_lookup_in_progress_code(void);
 
+// Privileges.
+
+/// SO_PEERCRED of a connected Unix socket: 0 and the peer's uid, gid and pid, or -1 (errno).
+int bulwark_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid);
+
+/// Leaves the calling process no capabilities at all (ambient set cleared, then effective,
+/// permitted and inheritable emptied by capset) and sets no_new_privs, so nothing it execs can
+/// gain any. 0, or -1 with errno.
+int bulwark_drop_all_capabilities(void);
+
+/// The effective capability set's low 64 bits (for tests and logs), or -1.
+int64_t bulwark_effective_capabilities(void);
+
 #endif
