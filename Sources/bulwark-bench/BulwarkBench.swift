@@ -13,6 +13,6 @@ struct BulwarkBench: ParsableCommand {
             127.0.0.2-127.0.0.254 for a 127.x target) so thousands of connections do not run out \
             of ephemeral ports.
             """,
-        subcommands: [Pingpong.self, Idle.self, StreamCommand.self, Churn.self]
+        subcommands: [Pingpong.self, Idle.self, StreamCommand.self, Churn.self, Fanout.self]
     )
 }

@@ -1,0 +1,123 @@
+import ArgumentParser
+import BulwarkSys
+import Glibc
+
+/// Push throughput of a mux listener: many sessions wait, one more sends a trigger frame that
+/// the backend answers with a BROADCAST, and every waiting session must receive each pushed
+/// frame. Reading is one epoll loop, so the reader costs far less than the gateway it measures.
+struct Fanout: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Push throughput: N sessions wait while one sends --count trigger frames; each waiting session must receive --count frames.",
+        discussion: """
+            For a mux listener with u16be framing whose backend broadcasts on the trigger (bulwark-chat \
+            --echo broadcasts "!all TEXT" as TEXT). Opens --connections, waits --settle s for the \
+            backend to see them, sends the trigger --count times on one more connection, then reads \
+            until every waiting connection has --count x --frame-bytes bytes (or --timeout s). \
+            Time runs from the first trigger sent to the last byte read. JSON keys: connections, \
+            complete, frames, seconds, frames_per_sec, first_complete_seconds.
+            """
+    )
+
+    @OptionGroup var client: ClientOptions
+
+    @Option(name: .long, help: "Sessions that wait for pushed frames.")
+    var connections: Int = 8000
+
+    @Option(name: .long, help: "Trigger frames to send (each becomes one pushed frame per session).")
+    var count: Int = 10
+
+    @Option(name: .long, help: "The trigger frame's payload (sent with a u16be length).")
+    var trigger: String = "!all " + String(repeating: "x", count: 64)
+
+    @Option(name: .customLong("frame-bytes"), help: "Bytes each session receives per trigger (header included).")
+    var frameBytes: Int = 66
+
+    @Option(name: .long, help: "Seconds between opening the sessions and the first trigger.")
+    var settle: Double = 1
+
+    @Option(name: .long, help: "Seconds allowed for the whole delivery.")
+    var timeout: Double = 60
+
+    func validate() throws {
+        guard connections >= 1, count >= 1, frameBytes >= 1 else { throw ValidationError("counts must be >= 1") }
+        guard trigger.utf8.count <= 65535 else { throw ValidationError("--trigger is longer than a u16be frame") }
+    }
+
+    func run() throws {
+        SignalFD.ignoreBrokenPipe()
+        _ = try? ProcessFacts.raiseOpenFileLimit(to: 1 << 20)
+        let (target, sources) = try client.resolve()
+        let epoll = try Epoll()
+        defer { epoll.close() }
+        var errors = ErrorLog()
+        let fds = Connector.openOnEpoll(epoll, count: connections, firstIndex: 0, target: target, sources: sources,
+                                        deadline: MonotonicClock.nanoseconds() + Int64(client.connectTimeout * 1e9), errors: &errors)
+        defer { for fd in fds where fd >= 0 { FileDescriptors.close(fd) } }
+        usleep(UInt32(settle * 1e6))
+        let triggerFD = try Sockets.connectingSocket(to: target, from: nil).fd
+        defer { FileDescriptors.close(triggerFD) }
+        let frame = [UInt8(trigger.utf8.count >> 8), UInt8(trigger.utf8.count & 0xFF)] + Array(trigger.utf8)
+        let expected = count * frameBytes
+        var received = [Int](repeating: 0, count: connections)
+        var complete = 0
+        var firstCompleteNanoseconds: Int64 = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+        defer { buffer.deallocate() }
+        let capacity: Int32 = 1024
+        let events = UnsafeMutablePointer<EpollEventRecord>.allocate(capacity: Int(capacity))
+        defer { events.deallocate() }
+
+        let started = MonotonicClock.nanoseconds()
+        try sendAll(triggerFD, frames: frame, times: count, deadline: started + 10_000_000_000)
+        let deadline = started + Int64(timeout * 1e9)
+        let waiting = fds.filter { $0 >= 0 }.count
+        var finished = started
+        while complete < waiting && MonotonicClock.nanoseconds() < deadline {
+            let ready = (try? epoll.wait(into: events, capacity: capacity, timeoutMilliseconds: 100)) ?? 0
+            for slot in 0..<ready {
+                let index = Int(events[slot].token)
+                let fd = fds[index]
+                guard fd >= 0, received[index] < expected else { continue }
+                // Edge-triggered: read until the socket is empty.
+                while case .transferred(let bytes)? = try? Sockets.receive(fd, into: buffer), bytes > 0 {
+                    received[index] += bytes
+                }
+                if received[index] >= expected {
+                    complete += 1
+                    finished = MonotonicClock.nanoseconds()
+                    if complete == 1 { firstCompleteNanoseconds = finished - started }
+                }
+            }
+        }
+        let seconds = Double(finished - started) / 1e9
+        let frames = received.reduce(0, +) / frameBytes
+        if client.json {
+            var json = JSONObject()
+            json.add("connections", waiting)
+            json.add("complete", complete)
+            json.add("frames", frames)
+            json.add("seconds", seconds, decimals: 4)
+            json.add("frames_per_sec", seconds > 0 ? Double(frames) / seconds : 0, decimals: 0)
+            json.add("first_complete_seconds", Double(firstCompleteNanoseconds) / 1e9, decimals: 4)
+            json.add("error_samples", errors.summary)
+            printLine(json.text)
+        } else {
+            printLine("fanout \(client.target): \(complete)/\(waiting) sessions got all \(count) frames; \(frames) frames in \(fixed(seconds, 3)) s = \(Int(Double(frames) / max(seconds, 1e-9))) frames/s")
+        }
+        if complete < waiting { throw ExitCode(1) }
+    }
+
+    /// Sends the trigger frame `times` times on a blocking-style loop over the non-blocking socket.
+    private func sendAll(_ fd: Int32, frames frame: [UInt8], times: Int, deadline: Int64) throws {
+        let all = Array([[UInt8]](repeating: frame, count: times).joined())
+        var offset = 0
+        while offset < all.count {
+            guard MonotonicClock.nanoseconds() < deadline else { throw ValidationError("the trigger could not be sent in time") }
+            let outcome = all.withUnsafeBytes { try? Sockets.send(fd, from: UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+            switch outcome {
+            case .transferred(let sent)?: offset += sent
+            default: _ = Poll.writable([fd], timeoutMilliseconds: 100)
+            }
+        }
+    }
+}
