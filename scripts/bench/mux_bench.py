@@ -8,18 +8,22 @@
             64-byte frame: client frames delivered per second, from the first broadcast sent to
             the last frame read, and how long until the last session had each.
 
-Usage: python3 scripts/bench/mux_bench.py  (release binaries in .build/release; knobs below)
+Usage: python3 scripts/bench/mux_bench.py  (release binaries in .build/release; knobs below:
+ROUNDS, SESSIONS, BROADCASTS, and DURATION and WARMUP, the pingpong's measured and unmeasured
+seconds; scripts/bench/bench.py runs this with its own ROUNDS, DURATION and WARMUP)
 Everything started is stopped on exit; every wait is bounded.
 """
-import json, os, selectors, socket, struct, subprocess, sys, tempfile, time
+import json, os, socket, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from proctools import env_int, free_port, rss_bytes  # noqa: E402
+from proctools import env_float, env_int, free_port, rss_bytes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("BIN", os.path.join(ROOT, ".build/release"))
 ROUNDS = env_int("ROUNDS", 3)
 SESSIONS = env_int("SESSIONS", 8000)
 BROADCASTS = env_int("BROADCASTS", 10)
+DURATION = env_float("DURATION", 5)
+WARMUP = env_float("WARMUP", 1)
 
 
 def wait_port(port, timeout=10):
@@ -35,56 +39,44 @@ def wait_port(port, timeout=10):
 
 def pingpong(port, framed, gateway_pids):
     argv = [os.path.join(BIN, "bulwark-bench"), "pingpong", "--target", f"127.0.0.1:{port}", "--connections", "64",
-            "--size", "64", "--duration", "5", "--warmup", "1", "--json", "--cpu-pids", ",".join(map(str, gateway_pids))]
+            "--size", "64", "--duration", str(DURATION), "--warmup", str(WARMUP), "--json", "--cpu-pids", ",".join(map(str, gateway_pids))]
     if framed:
         argv.append("--u16be-frames")
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=DURATION + WARMUP + 60).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 
 
-def broadcast(port, gateway_pids):
-    """Also the idle memory: the gateway's RSS before the sessions open and once they are idle."""
+def idle_memory(port, gateway_pids):
+    """The gateway's RSS growth per idle mux session once SESSIONS sessions are open."""
     rss_before = rss_bytes(gateway_pids)
-    selector = selectors.DefaultSelector()
     sockets = []
-    sources = [f"127.0.0.{2 + i % 250}" for i in range(SESSIONS)]
-    for source in sources:
+    for index in range(SESSIONS):
         s = socket.socket()
-        s.bind((source, 0))
+        s.bind((f"127.0.0.{2 + index % 250}", 0))
         s.connect(("127.0.0.1", port))
-        s.setblocking(False)
-        selector.register(s, selectors.EVENT_READ)
         sockets.append(s)
     time.sleep(1.0)  # every session opened on the backend
     rss_idle = rss_bytes(gateway_pids)
-    trigger = socket.create_connection(("127.0.0.1", port))
-    payload = b"!all " + b"x" * 64
-    frame = struct.pack(">H", len(payload)) + payload
-    expected = SESSIONS * BROADCASTS * 66
-    received = 0
-    started = time.monotonic()
-    for _ in range(BROADCASTS):
-        trigger.sendall(frame)
-    deadline = started + 60
-    trigger_bytes = 0
-    while received < expected and time.monotonic() < deadline:
-        for key, _ in selector.select(timeout=1):
-            try:
-                data = key.fileobj.recv(1 << 16)
-            except BlockingIOError:
-                continue
-            received += len(data)
-    elapsed = time.monotonic() - started
     for s in sockets:
         s.close()
-    trigger.close()
-    frames = received // 66
-    return {"sessions": SESSIONS, "idle_rss_bytes_per_session": (rss_idle - rss_before) // SESSIONS,
-            "broadcasts": BROADCASTS, "frames_delivered": frames,
-            "seconds": round(elapsed, 3), "frames_per_sec": int(frames / elapsed) if elapsed else 0,
-            "complete": received >= expected}
+    time.sleep(1.0)  # the sessions closed before the broadcast opens its own
+    return (rss_idle - rss_before) // SESSIONS
+
+
+def broadcast(port):
+    """`bulwark-bench fanout`: SESSIONS sessions wait, BROADCASTS triggers "!all" + 64 bytes, each
+    pushed to every session by the backend as a 66-byte frame; read by one epoll loop, so the
+    reader is not the bottleneck (a Python reader was)."""
+    argv = [os.path.join(BIN, "bulwark-bench"), "fanout", "--target", f"127.0.0.1:{port}", "--connections", str(SESSIONS),
+            "--count", str(BROADCASTS), "--frame-bytes", "66", "--json"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"sessions": SESSIONS, "broadcasts": BROADCASTS, "frames_delivered": result["frames"],
+            "seconds": result["seconds"], "frames_per_sec": int(result["frames_per_sec"]),
+            "first_session_complete_seconds": result["first_complete_seconds"],
+            "complete": result["complete"] == result["connections"]}
 
 
 def main():
@@ -137,7 +129,8 @@ connections = 4
             return values[len(values) // 2]
         summary = {name: {"rtt_per_sec": median(name, "rtt_per_sec"), "p99_us": median(name, "p99_us")} for name in results}
         summary["mux_over_tcp"] = round(summary["mux"]["rtt_per_sec"] / summary["tcp"]["rtt_per_sec"], 2)
-        summary["broadcast"] = broadcast(mux_port, pids)
+        summary["idle_rss_bytes_per_session"] = idle_memory(mux_port, pids)
+        summary["broadcast"] = broadcast(mux_port)
         print(json.dumps(summary, indent=1))
     finally:
         for process in reversed(processes):
