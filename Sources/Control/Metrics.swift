@@ -34,6 +34,14 @@ public enum Metrics {
         func perBackend(_ value: (BackendPool) -> Int) -> [(labels: [(String, String)], value: Double)] {
             backends.map { ([("backend", $0.name)], Double(value($0))) }
         }
+        /// One sample per server that `value` gives a number for (nil leaves the server out).
+        func perServer(_ value: (BackendServer, ServerStatistics) -> Double?) -> [(labels: [(String, String)], value: Double)] {
+            backends.flatMap { backend in
+                zip(backend.servers, backend.serverStatistics).compactMap { server, stats in
+                    value(server, stats).map { ([("backend", backend.name), ("server", server.description)], $0) }
+                }
+            }
+        }
         let pressure = guardRuntime.pressure
         let allocated = Jemalloc.allocatedBytes
         var families: [MetricFamily] = [
@@ -64,24 +72,11 @@ public enum Metrics {
             MetricFamily("bulwark_backend_unavailable_total", .counter, "Client connections closed because every server of the backend failed.",
                          perBackend { $0.statistics.exhausted.value }),
             MetricFamily("bulwark_server_up", .gauge, "1 when the last connect to the server succeeded, 0 when it failed (absent before the first).",
-                         backends.flatMap { backend in
-                             zip(backend.servers, backend.serverStatistics).compactMap { server, stats in
-                                 stats.state == .unknown ? nil
-                                     : ([("backend", backend.name), ("server", server.description)], stats.state == .up ? 1 : 0)
-                             }
-                         }),
+                         perServer { _, stats in stats.state == .unknown ? nil : stats.state == .up ? 1 : 0 }),
             MetricFamily("bulwark_server_connections", .gauge, "Relayed connections open to the server.",
-                         backends.flatMap { backend in
-                             zip(backend.servers, backend.serverStatistics).map { server, stats in
-                                 ([("backend", backend.name), ("server", server.description)], Double(stats.live.value))
-                             }
-                         }),
+                         perServer { _, stats in Double(stats.live.value) }),
             MetricFamily("bulwark_server_lookup_failures_total", .counter, "Failed lookups of a server given by host name.",
-                         backends.flatMap { backend in
-                             backend.servers.filter(\.endpoint.isHostName).map { server in
-                                 ([("backend", backend.name), ("server", server.description)], Double(server.lookupFailures))
-                             }
-                         }),
+                         perServer { server, _ in server.endpoint.isHostName ? Double(server.lookupFailures) : nil }),
             MetricFamily("bulwark_guard_refusals_total", .counter, "New connections refused by SysGuard, by reason.",
                          RefusalReason.allCases.map { ([("reason", $0.rawValue)], Double(counters.refusals($0))) }),
             MetricFamily("bulwark_guard_closes_total", .counter, "Connections closed by a SysGuard limit, by reason.",

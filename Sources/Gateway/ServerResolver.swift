@@ -57,6 +57,8 @@ final class ServerResolver: EventHandler, @unchecked Sendable {  // @unchecked: 
 
     /// Starts every lookup now.
     func start() throws(SystemError) {
+        var findings: [Finding] = []
+        defer { for finding in findings { report(finding) } }
         try lock.withLock { () throws(SystemError) in
             let eventFD = try EventFD()
             self.eventFD = eventFD
@@ -68,7 +70,7 @@ final class ServerResolver: EventHandler, @unchecked Sendable {  // @unchecked: 
             for name in names {
                 logger.info("backend \(name.backend.name): server \(name.server) is a host name: looked up now and every \(Self.seconds(name.backend.resolveIntervalNanoseconds)); the server is down until it resolves")
             }
-            startDueLookups(now: MonotonicClock.nanoseconds())
+            startDueLookups(now: MonotonicClock.nanoseconds(), &findings)
         }
     }
 
@@ -79,7 +81,7 @@ final class ServerResolver: EventHandler, @unchecked Sendable {  // @unchecked: 
             if source == Self.lookupSource { eventFD.drain() } else { TimerFD.acknowledge(timerFD) }
             let now = MonotonicClock.nanoseconds()
             findings = collectFinished(now: now)
-            startDueLookups(now: now)
+            startDueLookups(now: now, &findings)
         }
         for finding in findings { report(finding) }
     }
@@ -130,10 +132,10 @@ final class ServerResolver: EventHandler, @unchecked Sendable {  // @unchecked: 
         names[index].retryDelayNanoseconds = min(names[index].retryDelayNanoseconds * 2, interval)
     }
 
-    /// Starts the lookups that are due, then sets the timer for the next one.
-    private func startDueLookups(now: Int64) {
+    /// Starts the lookups that are due (one that cannot even start, glibc out of threads or
+    /// memory, is a failure found now), then sets the timer for the next one.
+    private func startDueLookups(now: Int64, _ findings: inout [Finding]) {
         guard let eventFD else { return }
-        var findings: [Finding] = []
         var nextDue = Int64.max
         for index in names.indices where names[index].lookup == nil {
             if names[index].dueNanoseconds <= now {
@@ -147,8 +149,6 @@ final class ServerResolver: EventHandler, @unchecked Sendable {  // @unchecked: 
             }
             nextDue = min(nextDue, names[index].dueNanoseconds)
         }
-        // A lookup that could not even start (glibc out of threads or memory) is reported at once.
-        for finding in findings { report(finding) }
         if nextDue != .max { TimerFD.arm(timerFD, afterNanoseconds: max(1, nextDue - now)) }
     }
 

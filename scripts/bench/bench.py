@@ -995,11 +995,11 @@ def mux_table(mux):
     lines = ["### Mux listener (scripts/bench/mux_bench.py)", ""]
     if "failure" in mux:
         return lines + [f"- failed: {mux['failure'].splitlines()[0] if mux['failure'] else 'no output'}", ""]
-    lines.append("| | round trips/s | p99 µs |")
-    lines.append("|---|---:|---:|")
+    lines.append("| | round trips/s | p99 µs | gateway CPU µs/rt |")
+    lines.append("|---|---:|---:|---:|")
     for name, title in (("tcp", "TCP relay"), ("mux", "mux listener")):
         row = mux.get(name, {})
-        lines.append(f"| {title} | {fmt(row.get('rtt_per_sec'))} | {fmt(row.get('p99_us'), 1)} |")
+        lines.append(f"| {title} | {fmt(row.get('rtt_per_sec'))} | {fmt(row.get('p99_us'), 1)} | {fmt(row.get('gateway_cpu_us_per_rt'), 2)} |")
     lines.append("")
     broadcast = mux.get("broadcast", {})
     lines.append(f"Mux / TCP relay: {fmt(mux.get('mux_over_tcp'), 2)}. Broadcast to {broadcast.get('sessions')} "

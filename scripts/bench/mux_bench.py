@@ -127,7 +127,9 @@ connections = 4
         def median(name, key):
             values = sorted(r[key] for r in results[name])
             return values[len(values) // 2]
-        summary = {name: {"rtt_per_sec": median(name, "rtt_per_sec"), "p99_us": median(name, "p99_us")} for name in results}
+        # The gateway's CPU (user + system, /proc/PID/stat) per round trip, through each listener.
+        summary = {name: {"rtt_per_sec": median(name, "rtt_per_sec"), "p99_us": median(name, "p99_us"),
+                          "gateway_cpu_us_per_rt": median(name, "watched_cpu_us_per_rt")} for name in results}
         summary["mux_over_tcp"] = round(summary["mux"]["rtt_per_sec"] / summary["tcp"]["rtt_per_sec"], 2)
         summary["idle_rss_bytes_per_session"] = idle_memory(mux_port, pids)
         summary["broadcast"] = broadcast(mux_port)

@@ -1,6 +1,8 @@
 """Helpers the bench and test scripts share: process trees and CPU time from /proc, free
 loopback ports, and bounded waits. Stdlib only; imported by adding scripts/lib to sys.path."""
 import os
+import signal
+import subprocess
 import socket
 import time
 
@@ -82,3 +84,16 @@ def env_int(name, default):
 def env_float(name, default):
     value = os.environ.get(name, "")
     return float(value) if value.strip() else default
+
+
+def stop(process, signal_number=signal.SIGINT, timeout=10):
+    """Signals a process (a gateway master: SIGINT stops at once, SIGTERM drains), waits at most
+    `timeout` s, then kills it."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal_number)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

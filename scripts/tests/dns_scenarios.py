@@ -18,10 +18,10 @@ Checked:
 Prints one JSON summary; exits 1 on the first failed check. Every wait is bounded.
 Usage: dns_scenarios.py BULWARK_BINARY
 """
-import json, os, signal, socket, statistics, subprocess, sys, tempfile, threading, time
+import json, os, socket, statistics, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proctools import free_port, wait_for  # noqa: E402
+from proctools import free_port, stop, wait_for  # noqa: E402
 from mux_scenarios import Backend, Client, ask, check  # noqa: E402
 
 NAMESPACE_MARK = "BULWARK_DNS_SCENARIO_NAMESPACE"
@@ -275,11 +275,7 @@ level = "admin"
     except AssertionError as error:
         result.update({"ok": False, "problem": str(error), "log_tail": open(log_path).read()[-3000:]})
     finally:
-        gateway.send_signal(signal.SIGINT)
-        try:
-            gateway.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop(gateway)
         first.stop()
         second.stop()
     return result

@@ -17,7 +17,7 @@ Prints one JSON summary; exits 1 on the first failed check. Every wait is bounde
 """
 import json, os, signal, socket, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from proctools import free_port, wait_for  # noqa: E402
+from proctools import free_port, stop, wait_for  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -237,11 +237,7 @@ level = "admin"
     except AssertionError as error:
         result = {"ok": False, "problem": str(error)}
     finally:
-        gateway.send_signal(signal.SIGINT)
-        try:
-            gateway.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop(gateway)
         first.stop()
         second.stop()
         if not result["ok"]:

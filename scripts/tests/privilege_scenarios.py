@@ -14,7 +14,7 @@ Usage: privilege_scenarios.py BULWARK_BINARY
 import json, os, signal, socket, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from proctools import free_port, wait_for  # noqa: E402
+from proctools import free_port, stop, wait_for  # noqa: E402
 from mux_scenarios import check  # noqa: E402
 
 WORKER_UID = 65534  # nobody
@@ -113,11 +113,7 @@ def scenario(binary, work):
         wait_for(lambda: f"refused uid {STRANGER_UID}" in open(log_path).read(), 5, "the refusal in the log")
         result["stranger_answer"] = refused.strip()
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        stop(gateway, signal.SIGTERM, timeout=15)
         echo.kill()
 
     # 3. Refused at start: an unknown user; a switch asked of a non-root start.
