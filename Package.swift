@@ -74,7 +74,7 @@ let package = Package(
                            .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "SysGuard"]),
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "SysGuard", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),

@@ -1,5 +1,6 @@
 // Checks that need more than one table: unique names and socket paths, bind addresses that
 // cannot both be bound, and listeners naming a backend that does not exist.
+import SysGuard
 
 extension ConfigValidator {
     /// `key` must differ between the tables; values are compared after `normalize`.
@@ -66,7 +67,7 @@ extension ConfigValidator {
     /// A mux listener cuts its clients' bytes into frames: it needs to know where one ends.
     mutating func checkMuxFraming(_ listeners: [SectionValues]) {
         for listener in listeners where listener.text(ConfigKeys.listenerMode) == ListenerMode.mux.rawValue {
-            guard let framing = listener.text(ConfigKeys.listenerFraming), framing == Framing.none.rawValue else { continue }
+            guard let framing = listener.text(ConfigKeys.listenerFraming), framing == Framing.stream.rawValue else { continue }
             let key = ConfigKeys.listenerFraming
             let line = listener.isWritten(key) ? listener.line(of: key) : listener.line(of: ConfigKeys.listenerMode)
             report(line: line, key: listener.path(key),

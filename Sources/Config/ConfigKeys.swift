@@ -1,5 +1,6 @@
 // THE table of config keys. The unknown-key check, the required-key check, the defaults and
 // docs/config.md (ConfigReference.markdown()) all come from here: add a key here first.
+import SysGuard
 
 public enum ConfigSection: String, Sendable, Equatable, CaseIterable {
     case server, log, `guard`, listener, backend, stats

@@ -1,5 +1,6 @@
 // From read section values to the public model, and the model's defaults, which are the key
 // table's defaults run through the same reader.
+import SysGuard
 
 extension ServerConfig {
     init?(_ values: SectionValues) {

@@ -1,6 +1,7 @@
 // Walks the parsed TOML: sorts the top-level tables into sections, reads each, runs the checks
 // that span sections, and builds the model only when nothing at all was wrong. Every problem is
 // collected; none stops the others from being found.
+import SysGuard
 
 struct ConfigValidator {
     let file: String

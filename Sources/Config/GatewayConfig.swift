@@ -1,5 +1,6 @@
 // The validated configuration. Defaults come from the key table in ConfigKeys.swift; the
 // `defaults` values below are produced by running an empty section through the same reader.
+import SysGuard
 
 public struct GatewayConfig: Sendable, Equatable {
     /// The file name the config was read from, as given to the parser (used in messages).
@@ -104,7 +105,7 @@ public struct ListenerConfig: Sendable, Equatable {
 
     public init(
         name: String, bind: EndpointAddress, mode: ListenerMode, backend: String,
-        backlog: Int = ListenerConfig.defaultBacklog, framing: Framing = .none, maxConnections: Int = 0,
+        backlog: Int = ListenerConfig.defaultBacklog, framing: Framing = .stream, maxConnections: Int = 0,
         limits: ConnectionLimits = GuardConfig.defaults.connection, tcp: TCPOptions = GuardConfig.defaults.tcp,
         line: Int = 0
     ) {

@@ -2,18 +2,6 @@
 // the per-connection limits) and the per-listener overrides. Parsing fills these from the key
 // table like every other section; a value of 0 (or an absent optional) switches a limit off.
 
-/// Where one packet ends on a listener's connections (what the packet-rate limit counts).
-public enum Framing: String, Sendable, Equatable, CaseIterable {
-    /// A byte stream: only byte limits apply.
-    case none
-    /// A 2-byte big-endian payload length, then the payload.
-    case u16be
-    /// A 4-byte big-endian payload length, then the payload.
-    case u32be
-    /// Ended by "\n".
-    case line
-}
-
 /// The limits a dry run can apply to: counted as if enforced, never enforced.
 public enum GuardLimit: String, Sendable, Equatable, CaseIterable {
     case maxConnections = "max_connections"

@@ -221,7 +221,7 @@ extension ConfigValidator {
     /// A frame limit written in a listener without frames would silently do nothing. (Switching
     /// one off there, with 0, is harmless; [guard]'s values apply only where there are frames.)
     private mutating func checkFrameKeysHaveFrames(_ listener: SectionValues) {
-        guard listener.text(ConfigKeys.listenerFraming) == Framing.none.rawValue else { return }
+        guard listener.text(ConfigKeys.listenerFraming) == Framing.stream.rawValue else { return }
         let frameKeys = [ConfigKeys.guardMaxFrame, ConfigKeys.guardFrameTimeout,
                          ConfigKeys.guardPacketRateSoft, ConfigKeys.guardPacketRateHard]
         for key in frameKeys where listener.isWritten(key) {

@@ -4,7 +4,7 @@ import SysGuard
 /// A listener's per-connection limits in the form the relay uses: nanoseconds, SysGuard's
 /// framing, and how each limit acts (off, enforced, or counted only in a dry run).
 struct RelayLimits: Sendable {
-    let framing: SysGuard.Framing
+    let framing: Framing
     let maxFrameBytes: Int
     let idleTimeoutNanoseconds: Int64?
     let frameTimeoutNanoseconds: Int64?
@@ -23,7 +23,7 @@ struct RelayLimits: Sendable {
 
     init(listener: ListenerConfig, guardConfig: GuardConfig) {
         let limits = listener.limits
-        framing = SysGuard.Framing(rawValue: listener.framing.rawValue) ?? .stream
+        framing = listener.framing
         maxFrameBytes = limits.maxFrameBytes
         idleTimeoutNanoseconds = limits.idleTimeout.map(\.nanosecondCount)
         frameTimeoutNanoseconds = framing == .stream ? nil : limits.frameTimeout.map(\.nanosecondCount)

@@ -1,4 +1,5 @@
 import Config
+import SysGuard
 import Foundation
 import Testing
 
@@ -58,7 +59,7 @@ struct GuardConfigTests {
                 maxSendBufferBytes: mebibyte),
             tcp: TCPOptions(deferAccept: nil, keepAliveIdle: nil, keepAliveInterval: .seconds(10), keepAliveCount: 5)))
         let listener = ListenerConfig(name: "a", bind: .ipv4(127, 0, 0, 1, port: 1), mode: .tcp, backend: "b")
-        #expect(listener.framing == Framing.none)
+        #expect(listener.framing == Framing.stream)
         #expect(listener.maxConnections == 0)
         #expect(listener.limits == GuardConfig.defaults.connection)
         #expect(listener.tcp == GuardConfig.defaults.tcp)
@@ -433,7 +434,7 @@ struct GuardConfigTests {
         #expect(config.guardConfig.connection == guardLimits)
         #expect(config.guardConfig.tcp == guardTCP)
 
-        #expect(config.listeners[0].framing == Framing.none)
+        #expect(config.listeners[0].framing == Framing.stream)
         #expect(config.listeners[0].maxConnections == 0)
         #expect(config.listeners[0].limits == guardLimits)
         #expect(config.listeners[0].tcp == guardTCP)

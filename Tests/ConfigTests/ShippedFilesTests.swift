@@ -1,4 +1,5 @@
 import Config
+import SysGuard
 import Foundation
 import Testing
 
@@ -28,7 +29,7 @@ struct ShippedFilesTests {
         #expect(config.backends.first?.servers == [.ipv4(127, 0, 0, 1, port: 7001)])
         #expect(config.backends.first?.connectTimeout == .seconds(3))
         #expect(config.guardConfig == GuardConfig.defaults)
-        #expect(config.listeners.first?.framing == Framing.none)
+        #expect(config.listeners.first?.framing == Framing.stream)
         #expect(config.listeners.first?.maxConnections == 0)
         #expect(config.listeners.first?.limits == GuardConfig.defaults.connection)
         #expect(config.listeners.first?.tcp == GuardConfig.defaults.tcp)

@@ -436,9 +436,9 @@ final class SessionRates {
 final class MuxContext: Sendable {
     let hub: MuxHub
     let pool: LinkPool
-    let framing: Config.Framing
+    let framing: Framing
 
-    init(hub: MuxHub, pool: LinkPool, framing: Config.Framing) {
+    init(hub: MuxHub, pool: LinkPool, framing: Framing) {
         self.hub = hub
         self.pool = pool
         self.framing = framing

@@ -1,34 +1,32 @@
-import Config
-
 /// Cuts a mux client's byte stream into frames (the listener's framing) and hands each payload
 /// on. A frame that arrives in one read is passed as a slice of that read (no copy); only a
 /// frame cut by a read boundary is assembled in `pending`, which never holds more than one
 /// frame (at most `max_frame` plus its header).
-struct FrameSplitter {
+public struct FrameSplitter: Sendable {
     private var pending: [UInt8] = []
     /// When the frame held in `pending` began (for the frame timeout); nil with none held.
-    private(set) var frameStartedAtNanoseconds: Int64?
+    public private(set) var frameStartedAtNanoseconds: Int64?
     /// Int32 and next to `framing`: one splitter per session, so its size counts.
     private let maxFrameLimit: Int32
-    let framing: Framing
-    var maxFrameBytes: Int { Int(maxFrameLimit) }
+    public let framing: Framing
+    public var maxFrameBytes: Int { Int(maxFrameLimit) }
 
-    init(framing: Framing, maxFrameBytes: Int) {
+    public init(framing: Framing, maxFrameBytes: Int) {
         self.framing = framing
         maxFrameLimit = Int32(clamping: maxFrameBytes)
     }
 
-    enum Outcome: Equatable {
+    public enum Outcome: Equatable, Sendable {
         case ok
         /// A frame larger than max_frame (or a line without "\n" past it): close the client.
         case tooLarge
     }
 
     /// Bytes of an incomplete frame held.
-    var pendingBytes: Int { pending.count }
+    public var pendingBytes: Int { pending.count }
 
     /// Splits `bytes` (read at `now`); `deliver` gets each complete payload, in order.
-    mutating func feed(_ bytes: UnsafeRawBufferPointer, now: Int64, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer, now: Int64, _ deliver: (UnsafeRawBufferPointer) -> Void) -> Outcome {
         var startedNewFrame = false
         let outcome = split(bytes, deliver, startedNewFrame: &startedNewFrame)
         if pending.isEmpty {
@@ -130,7 +128,7 @@ struct FrameSplitter {
     /// Calls `body` with what this framing puts before a payload going to the client and what
     /// after it ("line": nothing before, "\n" after), from a stack buffer: no allocation per frame.
     @inline(__always)
-    static func withFraming<Result>(_ framing: Framing, payloadCount: Int,
+    public static func withFraming<Result>(_ framing: Framing, payloadCount: Int,
                                     _ body: (_ before: UnsafeRawBufferPointer, _ after: UnsafeRawBufferPointer) -> Result) -> Result {
         var bytes: UInt32 = 0
         return withUnsafeMutableBytes(of: &bytes) { raw in
@@ -146,7 +144,7 @@ struct FrameSplitter {
             case .line:
                 raw[0] = UInt8(ascii: "\n")
                 return body(empty, UnsafeRawBufferPointer(rebasing: raw[0..<1]))
-            case .none:
+            case .stream:
                 return body(empty, empty)
             }
         }
