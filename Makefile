@@ -7,7 +7,7 @@ CONFIG ?= etc/bulwark.toml
 APT_PACKAGES = libjemalloc-dev systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test test-unit test-tsan bench bench-stats bench-upgrade bench-mux check clean install install-files
+.PHONY: all deps build release run test test-unit test-tsan test-asan fuzz bench bench-stats bench-upgrade bench-mux check clean install install-files
 
 # `make install` (PREFIX, DESTDIR, SYSCONFDIR and UNITDIR as usual).
 PREFIX ?= /usr/local
@@ -58,6 +58,16 @@ test-unit: deps
 
 test-tsan: deps
 	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan --filter 'EngineTests|GatewayTests|ControlTests|BulwarkBackendTests'
+
+# The engine, relay and control tests and the fuzz corpora under AddressSanitizer.
+test-asan: deps
+	$(SWIFT) test --sanitize=address --scratch-path .build-asan --filter 'EngineTests|GatewayTests|ControlTests|BulwarkBackendTests|FuzzCorpusTests'
+
+# libFuzzer on the frame decoders, the config parser, the stats commands and the backend protocol
+# (Fuzz/; FUZZ_SECONDS per target, default 120; FUZZ_TARGETS to pick): grows and minimizes the
+# committed corpora, which `make test` replays (FuzzCorpusTests).
+fuzz: deps
+	scripts/fuzz/run.sh
 
 # Side-by-side benchmark against HAProxy and nginx (installs them when missing).
 bench: deps release

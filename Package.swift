@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "bulwark-chat", targets: ["bulwark-chat"]),
         // The backend side of the mux protocol, for backends written in Swift.
         .library(name: "BulwarkBackend", targets: ["BulwarkBackend"]),
+        // The properties the fuzz targets check, for Fuzz/Package.swift and the corpus replay test.
+        .library(name: "BulwarkFuzzChecks", targets: ["BulwarkFuzzChecks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +41,10 @@ let package = Package(
             ]
         ),
         .target(name: "Control", dependencies: ["Gateway", "Config", "SysGuard", "Engine", "BulwarkSys"]),
+        .target(
+            name: "BulwarkFuzzChecks",
+            dependencies: ["SysGuard", "Config", "Control", "Gateway", "MuxProtocol", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "bulwark",
             dependencies: [
@@ -78,6 +84,7 @@ let package = Package(
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "SysGuard", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
+        .testTarget(name: "FuzzCorpusTests", dependencies: ["BulwarkFuzzChecks"]),
         .testTarget(name: "ControlTests", dependencies: ["Control", "Gateway", "Config", "BulwarkSys", "BulwarkTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

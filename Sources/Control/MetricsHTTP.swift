@@ -3,13 +3,15 @@
 /// `HEAD` get the exposition, any other path 404, any other method 405. Request lines and
 /// headers arrive through the stats connection's line reader (4 KiB a line); the whole head is
 /// capped too, so a client cannot make the gateway hold more than a few KiB.
-struct MetricsHTTPRequest {
+public struct MetricsHTTPRequest: Sendable {
+    public init() {}
+
     static let maxHeadBytes = 16 * 1024
     private var requestLine: String?
     private var headBytes = 0
 
     /// Takes one line of the request head; returns the response once the head is complete.
-    mutating func take(line rawLine: String, body: () -> String) -> String? {
+    public mutating func take(line rawLine: String, body: () -> String) -> String? {
         let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
         headBytes += rawLine.utf8.count + 1
         if headBytes > Self.maxHeadBytes { return Self.response(431, "Request Header Fields Too Large") }

@@ -147,37 +147,23 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
     /// connection must not hold an engine thread) and its answer is delivered back under this
     /// connection's lock.
     private func answer(_ rawLine: String) {
-        let line = rawLine.hasSuffix("\r") ? String(rawLine.dropLast()) : rawLine
-        let trimmed = line.trimmingCharacters(in: " \t")
-        if trimmed == "prompt" {
+        let command: String
+        switch StatsCommandLine.classify(rawLine) {
+        case .prompt:
             interactive.toggle()
             write(interactive ? "> " : "")
             return
-        }
-        if trimmed == "quit" {
+        case .quit:
             closeWhenFlushed = true
             return
+        case .command(let text):
+            command = text
         }
         commandRunning = true
         let level = server.config.level
         let context = server.context
         WorkQueue.background.submit { [self] in
-            deliver(Self.run(trimmed, level: level, context: context))
-        }
-    }
-
-    /// The answer to one command line, as text or JSON as it asked.
-    private static func run(_ trimmed: String, level: StatsLevel, context: ControlContext) -> String {
-        // Decided from the line itself (split as the parser splits it), so that an error answers
-        // in the form that was asked for.
-        let words = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let json = words.count > 1 && words.last == "json"
-        do {
-            let invocation = try CommandTable.parse(trimmed, in: Commands.all)
-            let report = try CommandTable.execute(invocation, level: level, context: context)
-            return invocation.json ? report.json.rendered + "\n" : report.text
-        } catch {
-            return json ? JSONValue.object([("error", .string(error.message))]).rendered + "\n" : "error: \(error.message)\n"
+            deliver(StatsCommandLine.answer(command, level: level, context: context))
         }
     }
 
@@ -234,15 +220,5 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
         self.registration = nil
         FileDescriptors.close(fd)
         server.connectionClosed(self)
-    }
-}
-
-extension String {
-    func trimmingCharacters(in characters: String) -> String {
-        let set = Set(characters)
-        var slice = self[...]
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return String(slice)
     }
 }

@@ -1,7 +1,8 @@
 /// Cuts a mux client's byte stream into frames (the listener's framing) and hands each payload
 /// on. A frame that arrives in one read is passed as a slice of that read (no copy); only a
 /// frame cut by a read boundary is assembled in `pending`, which never holds more than one
-/// frame (at most `max_frame` plus its header).
+/// frame (at most `max_frame` plus its header). `max_frame` bounds a payload, or a line with
+/// its "\n" (docs/config.md).
 public struct FrameSplitter: Sendable {
     private var pending: [UInt8] = []
     /// When the frame held in `pending` began (for the frame timeout); nil with none held.
@@ -52,13 +53,14 @@ public struct FrameSplitter: Sendable {
         while offset < bytes.count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[offset...])
             if framing == .line {
+                // max_frame counts the line with its "\n": a payload of at most max_frame - 1.
                 guard let newline = rest.firstIndex(of: 10) else {
-                    guard rest.count <= maxFrameBytes else { return .tooLarge }
+                    guard rest.count < maxFrameBytes else { return .tooLarge }
                     pending.append(contentsOf: rest)
                     startedNewFrame = true
                     return .ok
                 }
-                guard newline <= maxFrameBytes else { return .tooLarge }
+                guard newline < maxFrameBytes else { return .tooLarge }
                 deliver(UnsafeRawBufferPointer(rebasing: rest[..<newline]))
                 offset += newline + 1
                 continue
@@ -91,11 +93,11 @@ public struct FrameSplitter: Sendable {
             guard let newline = rest.firstIndex(of: 10) else {
                 pending.append(contentsOf: rest)
                 offset = bytes.count
-                return pending.count > maxFrameBytes ? .tooLarge : .ok
+                return pending.count >= maxFrameBytes ? .tooLarge : .ok
             }
             pending.append(contentsOf: rest[..<newline])
             offset += newline + 1
-            guard pending.count <= maxFrameBytes else { return .tooLarge }
+            guard pending.count < maxFrameBytes else { return .tooLarge }
             pending.withUnsafeBytes { deliver($0) }
             pending.removeAll(keepingCapacity: false)
             return .ok
