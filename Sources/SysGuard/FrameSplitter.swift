@@ -73,7 +73,8 @@ public struct FrameSplitter: Sendable {
             let length = Self.readLength(rest, headerBytes: headerBytes)
             guard length <= maxFrameBytes else { return .tooLarge }
             guard rest.count >= headerBytes + length else {
-                pending.reserveCapacity(headerBytes + length)
+                // Holds what arrived, never the announced length: a header may lie about
+                // what follows (60 KiB announced, 10 bytes sent).
                 pending.append(contentsOf: rest)
                 startedNewFrame = true
                 return .ok

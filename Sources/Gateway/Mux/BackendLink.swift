@@ -16,6 +16,10 @@ import Synchronization
 /// - `sendLock`: the outbound queue, the sessions bound here, and the socket's writing side.
 ///   Sessions sending DATA (holding their own lock) take only this one; the handler takes it
 ///   inside `lock` (order: lock → sendLock; session → sendLock; never the other way).
+/// - What handlers leave to do (messages for sessions) is settled outside `lock`, but in the
+///   order it was read: the socket is edge-triggered, so while one thread settles a batch,
+///   another may read the next; it queues that batch for the settling thread instead of
+///   delivering it first (a session's frames from the backend stay in order).
 /// The socket is closed only while holding both, so a sender never writes to a closed or
 /// reused fd; `live` says, without a lock, whether sending is possible at all.
 final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the state machine is only touched while holding `lock`, the send side while holding `sendLock` (see above)
@@ -70,6 +74,10 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     /// Where the current (or last) connect went (a host name may resolve elsewhere since);
     /// under `lock`.
     private var address: SocketAddress?
+    /// Aftermaths read but not settled yet, oldest first, and whether a thread is settling
+    /// them (see the locking note above); under `lock`.
+    private var unsettled: [Aftermath] = []
+    private var settling = false
 
     init(pool: LinkPool, serverIndex: Int, server: BackendServer) {
         self.pool = pool
@@ -151,24 +159,52 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     // MARK: events
 
     func handle(_ events: EpollEvents, source: Int, worker: WorkerContext) {
-        var aftermath = Aftermath()
-        lock.withLock {
-            guard registration != nil else { return }
+        let toSettle: Aftermath? = lock.withLock {
+            var aftermath = Aftermath()
+            guard registration != nil else { return nil }
             let now = MonotonicClock.nanoseconds()
             if source == Self.timerSource {
                 TimerFD.acknowledge(timerFD)
                 timerFired(now: now, &aftermath)
-                return
+            } else if source == socketSource && fd >= 0 {  // else: an event of an earlier socket
+                switch state {
+                case .connecting: connectFinished(events, now: now, scratch: worker.scratch, &aftermath)
+                case .handshaking, .live: service(events, now: now, scratch: worker.scratch, &aftermath)
+                case .down: break
+                }
+                if state != .down && sendLock.withLock({ sendFailed }) { die("send failed", &aftermath) }
             }
-            guard source == socketSource, fd >= 0 else { return }  // an event of an earlier socket
-            switch state {
-            case .connecting: connectFinished(events, now: now, scratch: worker.scratch, &aftermath)
-            case .handshaking, .live: service(events, now: now, scratch: worker.scratch, &aftermath)
-            case .down: break
-            }
-            if state != .down && sendLock.withLock({ sendFailed }) { die("send failed", &aftermath) }
+            return takeForSettling(aftermath)
         }
-        if !aftermath.isEmpty { pool.settle(aftermath, from: self, worker: worker) }
+        if let toSettle { settleInOrder(first: toSettle, worker: worker) }
+    }
+
+    /// Called holding `lock`: the aftermath this thread must settle now, or nil when there is
+    /// nothing to do or another thread is settling (it was queued for that thread).
+    private func takeForSettling(_ aftermath: Aftermath) -> Aftermath? {
+        guard !aftermath.isEmpty else { return nil }
+        if settling {
+            unsettled.append(aftermath)
+            return nil
+        }
+        settling = true
+        return aftermath
+    }
+
+    /// Settles `first`, then whatever other threads queued meanwhile, in order, with no lock
+    /// held while settling.
+    private func settleInOrder(first: Aftermath, worker: WorkerContext?) {
+        pool.settle(first, from: self, worker: worker)
+        var batch: [Aftermath] = []
+        while true {
+            lock.withLock {
+                batch.removeAll(keepingCapacity: true)
+                swap(&batch, &unsettled)
+                if batch.isEmpty { settling = false }
+            }
+            if batch.isEmpty { return }
+            for each in batch { pool.settle(each, from: self, worker: worker) }
+        }
     }
 
     func engineStopped() {
@@ -190,12 +226,13 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     /// A send failed where only `sendLock` was held (a session's DATA): take the connection
     /// down from a handler-like context.
     private func failFromSend() {
-        var aftermath = Aftermath()
-        lock.withLock {
-            guard registration != nil, state != .down else { return }
+        let toSettle: Aftermath? = lock.withLock {
+            var aftermath = Aftermath()
+            guard registration != nil, state != .down else { return nil }
             die("send failed", &aftermath)
+            return takeForSettling(aftermath)
         }
-        if !aftermath.isEmpty { pool.settle(aftermath, from: self, worker: nil) }
+        if let toSettle { settleInOrder(first: toSettle, worker: nil) }
     }
 
     // MARK: connecting (lock held)
