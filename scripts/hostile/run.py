@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""`make test-hostile`: the reliability scenarios of docs/reliability.md against the release
+binaries, one after another, each with its own gateway. Prints a line per scenario and writes
+every figure to bench-results/hostile.json; exits 1 if any scenario failed.
+
+Usage: run.py [--only 1,3,5] [--soak-seconds N]  (as root: some scenarios use namespaces,
+iptables and other uids; they are skipped, and say so, without it).
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import connections  # noqa: E402
+import frames  # noqa: E402
+from common import ROOT, Failed  # noqa: E402
+
+SCENARIOS = [
+    (1, "connection flood", connections.connection_flood),
+    (2, "per-IP flood", connections.per_ip_flood),
+    (3, "slowloris", connections.slowloris),
+    (5, "oversized and lying headers", frames.lying_headers),
+    (6, "split and fused frames", frames.split_and_fused),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers")
+    parser.add_argument("--soak-seconds", type=int, default=600)
+    arguments = parser.parse_args()
+    os.environ["HOSTILE_SOAK_SECONDS"] = str(arguments.soak_seconds)
+    chosen = {int(n) for n in arguments.only.split(",") if n.strip()}
+    results, failed = [], 0
+    for number, name, scenario in SCENARIOS:
+        if chosen and number not in chosen:
+            continue
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix=f"hostile-{number}-") as work:
+            try:
+                figure = scenario(work)
+                outcome = "skipped" if isinstance(figure, dict) and figure.get("skipped") else "passed"
+            except Failed as failure:
+                figure, outcome = {"failure": str(failure)}, "FAILED"
+            except Exception:  # a broken scenario is a failure too, with its traceback
+                figure, outcome = {"failure": traceback.format_exc(limit=3)}, "FAILED"
+        failed += outcome == "FAILED"
+        seconds = round(time.monotonic() - started, 1)
+        results.append({"number": number, "name": name, "outcome": outcome, "seconds": seconds, "figure": figure})
+        print(f"{number:>2}. {name}: {outcome} in {seconds} s: {json.dumps(figure)}", flush=True)
+    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench-results", "hostile.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"hostile: {len(results) - failed} of {len(results)} passed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
