@@ -224,3 +224,8 @@ def finish_flood(process, timeout=120):
     stdout, stderr = process.communicate(timeout=timeout)
     check(process.returncode == 0, f"flood failed: {stderr[-300:]}")
     return json.loads(stdout)
+
+
+def guard_closes(gateway):
+    """Connections SysGuard closed so far, by reason (`show stat`'s closes table)."""
+    return {row["reason"]: row["count"] for row in gateway.json("show stat")["closes"]}

@@ -2,7 +2,7 @@
 import threading
 import time
 
-from common import (Gateway, check, closed_within, connect, echo_backend, echo_ok, finish_flood, finish_pingpong,
+from common import (Gateway, check, guard_closes, closed_within, connect, echo_backend, echo_ok, finish_flood, finish_pingpong,
                     free_port, percentile, pingpong, start_flood, start_pingpong)
 
 RELAY = """[[listener]]
@@ -161,6 +161,8 @@ def slowloris(work):
         fresh.close()
         times = [t for t in closed_at if t is not None]
         check(still_open == 0, f"{still_open} slowloris clients still open after 4 s")
+        by_frame_timeout = guard_closes(gateway).get("frame_timeout")
+        check(by_frame_timeout == clients_count, f"{by_frame_timeout} closed by frame_timeout of {clients_count}")
         check(max(times) <= 1.0 + 0.5, f"the last slowloris client closed after {max(times):.2f} s")
         check(fresh_ok, "a normal client did not get through")
         growth = (rss_peak - rss_before) / clients_count

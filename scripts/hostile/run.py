@@ -17,6 +17,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import connections  # noqa: E402
 import frames  # noqa: E402
+import pressure  # noqa: E402
 from common import ROOT, Failed  # noqa: E402
 
 SCENARIOS = [
@@ -25,6 +26,10 @@ SCENARIOS = [
     (3, "slowloris", connections.slowloris),
     (5, "oversized and lying headers", frames.lying_headers),
     (6, "split and fused frames", frames.split_and_fused),
+    (4, "slow reader", pressure.slow_reader),
+    (9, "memory and load guards", pressure.guards_from_proc),
+    (11, "stats socket abuse", pressure.stats_abuse),
+    (13, "amplification", pressure.amplification),
 ]
 
 
