@@ -15,6 +15,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import backends  # noqa: E402
 import connections  # noqa: E402
 import frames  # noqa: E402
 import pressure  # noqa: E402
@@ -27,6 +28,7 @@ SCENARIOS = [
     (5, "oversized and lying headers", frames.lying_headers),
     (6, "split and fused frames", frames.split_and_fused),
     (4, "slow reader", pressure.slow_reader),
+    (7, "backend down, refusing, hung, black-holed", backends.backend_failures),
     (9, "memory and load guards", pressure.guards_from_proc),
     (11, "stats socket abuse", pressure.stats_abuse),
     (13, "amplification", pressure.amplification),
