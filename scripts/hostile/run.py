@@ -17,6 +17,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends  # noqa: E402
 import connections  # noqa: E402
+import exhaustion  # noqa: E402
 import frames  # noqa: E402
 import pressure  # noqa: E402
 from common import ROOT, Failed  # noqa: E402
@@ -29,7 +30,10 @@ SCENARIOS = [
     (6, "split and fused frames", frames.split_and_fused),
     (4, "slow reader", pressure.slow_reader),
     (7, "backend down, refusing, hung, black-holed", backends.backend_failures),
+    (8, "out of fds", exhaustion.out_of_fds),
+    (8, "out of ephemeral ports", exhaustion.out_of_ports),
     (9, "memory and load guards", pressure.guards_from_proc),
+    (10, "DNS failure and stall", exhaustion.dns_trouble),
     (11, "stats socket abuse", pressure.stats_abuse),
     (13, "amplification", pressure.amplification),
 ]
