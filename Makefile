@@ -5,9 +5,11 @@ SWIFT ?= swift
 CONFIG ?= etc/bulwark.toml
 # systemd: systemd-analyze checks the shipped unit in the tests.
 APT_PACKAGES = libjemalloc-dev systemd
+# The hostile suite: iptables for a black-holed backend, iproute2 for network namespaces.
+APT_PACKAGES += iptables iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test test-unit test-tsan test-asan fuzz bench bench-stats bench-upgrade bench-mux check clean install install-files
+.PHONY: all deps build release run test test-unit test-tsan test-asan test-hostile fuzz bench bench-stats bench-upgrade bench-mux check clean install install-files
 
 # `make install` (PREFIX, DESTDIR, SYSCONFDIR and UNITDIR as usual).
 PREFIX ?= /usr/local
@@ -45,12 +47,13 @@ run: release
 check: release
 	.build/release/bulwark check -c $(CONFIG)
 
-# Every test: unit and real-socket tests, scenario tests against the built binary, then the
-# engine and relay tests again under ThreadSanitizer.
+# Every test: unit and real-socket tests, scenario tests against the built binary, the engine
+# and relay tests again under ThreadSanitizer, then the hostile suite with a 2-minute soak.
 test: deps
 	$(SWIFT) build
 	$(SWIFT) test
 	$(MAKE) test-tsan
+	$(MAKE) test-hostile HOSTILE_SOAK_SECONDS=120
 
 test-unit: deps
 	$(SWIFT) build
@@ -62,6 +65,13 @@ test-tsan: deps
 # The engine, relay and control tests and the fuzz corpora under AddressSanitizer.
 test-asan: deps
 	$(SWIFT) test --sanitize=address --scratch-path .build-asan --filter 'EngineTests|GatewayTests|ControlTests|BulwarkBackendTests|FuzzCorpusTests'
+
+# The reliability scenarios of docs/reliability.md against the release binaries (as root; ~4 min
+# plus the soak, 10 minutes unless HOSTILE_SOAK_SECONDS says otherwise; HOSTILE_ONLY=1,5,12 picks).
+HOSTILE_SOAK_SECONDS ?= 600
+test-hostile: deps
+	$(SWIFT) build -c release
+	python3 scripts/hostile/run.py --soak-seconds $(HOSTILE_SOAK_SECONDS) $(if $(HOSTILE_ONLY),--only $(HOSTILE_ONLY))
 
 # libFuzzer on the frame decoders, the config parser, the stats commands and the backend protocol
 # (Fuzz/; FUZZ_SECONDS per target, default 120; FUZZ_TARGETS to pick): grows and minimizes the

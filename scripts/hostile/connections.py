@@ -47,10 +47,8 @@ def connection_flood(work):
         readings, stop_event = [], threading.Event()
         sampler = threading.Thread(target=sample_max, args=(gateway, "connections", stop_event, readings))
         sampler.start()
-        cpu_before = gateway.cpu()
         attack = start_flood(port, 3000, 1000, "127.0.0.2-127.0.0.254", hold=1.0)
         result = finish_flood(attack)
-        gateway_cpu = gateway.cpu() - cpu_before
         stop_event.set()
         sampler.join()
         during = finish_pingpong(control)
@@ -59,8 +57,7 @@ def connection_flood(work):
             "max_open_seen": max(readings), "close_ms_p99": result["close_ms"]["p99"],
             "close_ms_max": result["close_ms"]["max"],
             "control_p99_us": {"baseline": baseline["p99_us"], "flood": during["p99_us"]},
-            "amplification": round(gateway_cpu / max(result["attacker_cpu_seconds"], 0.001), 3),
-        }
+        }  # the CPU it costs is scenario 13's (without the control client's traffic in the count)
         check(max(readings) <= limit, f"{max(readings)} connections open, limit {limit}")
         check(result["held"] <= limit - 1, f"{result['held']} flood connections held past the limit")
         check(result["close_ms"]["max"] is not None and result["close_ms"]["max"] <= 200,

@@ -20,6 +20,7 @@ import connections  # noqa: E402
 import exhaustion  # noqa: E402
 import frames  # noqa: E402
 import pressure  # noqa: E402
+import soak  # noqa: E402
 from common import ROOT, Failed  # noqa: E402
 
 SCENARIOS = [
@@ -36,6 +37,7 @@ SCENARIOS = [
     (10, "DNS failure and stall", exhaustion.dns_trouble),
     (11, "stats socket abuse", pressure.stats_abuse),
     (13, "amplification", pressure.amplification),
+    (12, "soak", soak.soak),
 ]
 
 
@@ -47,7 +49,7 @@ def main():
     os.environ["HOSTILE_SOAK_SECONDS"] = str(arguments.soak_seconds)
     chosen = {int(n) for n in arguments.only.split(",") if n.strip()}
     results, failed = [], 0
-    for number, name, scenario in SCENARIOS:
+    for number, name, scenario in sorted(SCENARIOS, key=lambda entry: entry[0]):
         if chosen and number not in chosen:
             continue
         started = time.monotonic()
