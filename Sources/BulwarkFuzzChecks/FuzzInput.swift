@@ -28,7 +28,8 @@ struct FuzzInput {
     }
 }
 
-/// A broken property: stops the fuzzer (or fails the replay test) with what was seen.
+/// A broken property: stops the fuzzer (or fails the replay test) with what was seen. A trap
+/// is how libFuzzer learns of a failure and saves the input, so this is no placeholder.
 func require(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
              file: StaticString = #fileID, line: UInt = #line) {
     if !condition() { fatalError("fuzz property broken: \(message())", file: file, line: line) }

@@ -30,6 +30,7 @@ public enum StatsCommandCheck {
             let runtime = try GatewayRuntime(config: parsed, logger: logger, handleSignals: false)
             return ControlContext(runtime: runtime, configPath: "fuzz.toml", configText: config, version: "fuzz")
         } catch {
+            // Without it the target checks nothing: stop loudly rather than pass every input.
             fatalError("cannot build the gateway the stats fuzz target runs commands on: \(error)")
         }
     }()

@@ -3,7 +3,6 @@
 network namespace of their own."""
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading

@@ -24,13 +24,6 @@ def check(condition, message):
         raise Failed(message)
 
 
-def percentile(values, fraction):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
 class Gateway:
     """`bulwark run` on a config made of `body` plus an admin stats socket. `wrap` prefixes the
     command (unshare, prlimit); `env` adds to the environment."""
@@ -184,14 +177,9 @@ def closed_within(client, seconds):
         return None
 
 
-def pingpong(port, seconds, warmup=0.5, sources="127.0.0.1", connections=1, extra=()):
+def pingpong(port, seconds, warmup=0.5, sources="127.0.0.1", connections=1):
     """bulwark-bench pingpong's JSON (p50_us, p99_us, rtt_per_sec, errors)."""
-    output = subprocess.run([os.path.join(RELEASE, "bulwark-bench"), "pingpong", "--target", f"127.0.0.1:{port}",
-                             "--sources", sources, "--connections", str(connections), "--duration", str(seconds),
-                             "--warmup", str(warmup), "--json", *extra],
-                            capture_output=True, text=True, timeout=seconds + warmup + 60)
-    check(output.returncode == 0, f"pingpong failed: {output.stderr[-300:]}")
-    return json.loads(output.stdout)
+    return finish_pingpong(start_pingpong(port, seconds, warmup, sources, connections), timeout=seconds + warmup + 60)
 
 
 def start_pingpong(port, seconds, warmup=0.5, sources="127.0.0.1", connections=1):
@@ -209,10 +197,7 @@ def finish_pingpong(process, timeout=120):
 
 def flood(port, count, rate, sources, hold, payload=b"", timeout=60):
     """scripts/hostile/flood.py in its own process (so its CPU time is the attacker's): its JSON."""
-    output = subprocess.run([sys.executable, os.path.join(HERE, "flood.py"), str(port), str(count), str(rate),
-                             sources, str(hold), payload.hex()], capture_output=True, text=True, timeout=timeout)
-    check(output.returncode == 0, f"flood failed: {output.stderr[-300:]}")
-    return json.loads(output.stdout)
+    return finish_flood(start_flood(port, count, rate, sources, hold, payload), timeout=timeout)
 
 
 def start_flood(port, count, rate, sources, hold, payload=b""):

@@ -2,8 +2,8 @@
 import threading
 import time
 
-from common import (Gateway, check, guard_closes, closed_within, connect, echo_backend, echo_ok, finish_flood, finish_pingpong,
-                    free_port, percentile, pingpong, start_flood, start_pingpong)
+from common import (Gateway, check, guard_closes, connect, echo_backend, echo_ok, finish_flood, finish_pingpong,
+                    free_port, pingpong, start_flood, start_pingpong)
 
 RELAY = """[[listener]]
 name = "front"

@@ -1,16 +1,15 @@
 """Scenarios 5-6: lying frame headers, and frames cut and fused every way, on a mux listener
 whose backend (scripts/tests/mux_backend.py, written from docs/protocol.md) logs every message."""
-import json
 import os
 import random
-import socket
 import struct
-import subprocess
 import sys
-import threading
 import time
 
 from common import ROOT, Gateway, check, closed_within, connect, free_port, wait_for
+
+sys.path.insert(0, os.path.join(ROOT, "scripts", "tests"))
+from mux_scenarios import Backend  # noqa: E402
 
 MUX = """[[listener]]
 name = "{name}"
@@ -28,31 +27,18 @@ connections = 2
 """
 
 
-class MuxBackend:
-    """mux_backend.py in a process; its JSON event lines collected."""
+class MuxBackend(Backend):
+    """The mux scenarios' backend on a free port, with look-ups by client port."""
 
     def __init__(self):
-        self.port = free_port()
-        self.events = []
-        self.process = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "tests", "mux_backend.py"),
-                                         str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        threading.Thread(target=self.collect, daemon=True).start()
-        wait_for(lambda: any(e["type"] == "listening" for e in self.events), 10, "the mux backend to listen")
-
-    def collect(self):
-        for line in self.process.stdout:
-            self.events.append(json.loads(line))
+        super().__init__(free_port())
 
     def sessions_of(self, client_ports):
         wanted = {f"127.0.0.1:{port}" for port in client_ports}
-        return {e["session"] for e in self.events if e["type"] == "open" and e["client"] in wanted}
+        return {e["session"] for e in self.of("open") if e["client"] in wanted}
 
     def data_of(self, sessions):
-        return [e for e in self.events if e["type"] == "data" and e["session"] in sessions]
-
-    def stop(self):
-        self.process.kill()
-        self.process.wait()
+        return [e for e in self.of("data") if e["session"] in sessions]
 
 
 def mux_gateway(work, name, listeners):

@@ -3,7 +3,6 @@ load guards tripped by fake /proc files, abuse of the stats socket, and the CPU 
 makes the gateway spend."""
 import os
 import socket
-import struct
 import subprocess
 import threading
 import time

@@ -2,7 +2,6 @@
 reload every minute for HOSTILE_SOAK_SECONDS (600 by default): the worker's RSS slope after
 warm-up, fds and threads back to their baseline once the clients leave, no crash."""
 import os
-import socket
 import struct
 import subprocess
 import threading
