@@ -74,4 +74,15 @@ extension ConfigValidator {
                    "mode \"mux\" needs framing \"u16be\", \"u32be\" or \"line\": each client frame becomes one DATA message")
         }
     }
+
+    /// A mux session is announced to the backend (OPEN) when it is accepted: there is no
+    /// per-client connection to put off.
+    mutating func checkMuxBackendConnect(_ listeners: [SectionValues]) {
+        let key = ConfigKeys.listenerBackendConnect
+        for listener in listeners where listener.text(ConfigKeys.listenerMode) == ListenerMode.mux.rawValue {
+            guard listener.text(key) == BackendConnect.firstData.rawValue else { continue }
+            report(line: listener.line(of: key), key: listener.path(key),
+                   "backend_connect \"first_data\" applies to mode \"tcp\"; mux sessions share the backend's persistent connections")
+        }
+    }
 }

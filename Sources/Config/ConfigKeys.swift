@@ -290,6 +290,13 @@ public enum ConfigKeys {
     public static let listenerMaxConnections = ConfigKey(
         section: .listener, name: "max_connections", kind: .integer(0...16_777_216), defaultValue: .integer(0),
         doc: "Client connections of this listener; past it new ones are refused at accept. 0: unlimited (only [guard].max_connections applies).")
+    public static let listenerBackendConnect = ConfigKey(
+        section: .listener, name: "backend_connect", kind: .choice(supported: BackendConnect.allCases.map(\.rawValue), notYetSupported: []),
+        defaultValue: .string("accept"),
+        doc: "Mode \"tcp\": when the backend connection of a new client is made. \"accept\": at once, as HAProxy and nginx do (a server that speaks first, like SMTP, "
+            + "needs this). \"first_data\": once the client's first bytes have passed the frame and rate limits; a client that sends nothing, or breaks a limit "
+            + "with its first bytes, never costs a backend connection (like HAProxy's tcp-request inspect-delay). Mux sessions are opened at accept; "
+            + "\"first_data\" is an error there.")
 
     /// `[[listener]]` keys overriding `[guard]`'s per-connection limits and TCP options.
     public static let listenerOverrides: [ConfigKey] = (guardConnectionKeys + guardTCPKeys).map { $0.listenerOverride() }
@@ -372,7 +379,7 @@ public enum ConfigKeys {
             guardAllow, guardDeny, guardDryRun, guardMeminfoPath, guardLoadavgPath,
         ]
         + guardConnectionKeys + guardTCPKeys
-        + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections]
+        + [listenerName, listenerBind, listenerMode, listenerBackend, listenerBacklog, listenerFraming, listenerMaxConnections, listenerBackendConnect]
         + listenerOverrides
         + [backendName, backendServers, backendResolveInterval, backendConnectTimeout, backendConnections, backendPickTries, backendHeartbeat,
            backendReconnectMin, backendReconnectMax, backendGrace]

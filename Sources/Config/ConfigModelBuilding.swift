@@ -37,9 +37,11 @@ extension ListenerConfig {
               let framingName = values.text(ConfigKeys.listenerFraming),
               let framing = Framing(rawValue: framingName),
               let maxConnections = values.integer(ConfigKeys.listenerMaxConnections),
+              let backendConnectName = values.text(ConfigKeys.listenerBackendConnect),
+              let backendConnect = BackendConnect(rawValue: backendConnectName),
               let guardSettings else { return nil }
         self.init(name: name, bind: bind, mode: mode, backend: backend, backlog: backlog, framing: framing,
-                  maxConnections: maxConnections, limits: guardSettings.limits, tcp: guardSettings.tcp,
+                  maxConnections: maxConnections, backendConnect: backendConnect, limits: guardSettings.limits, tcp: guardSettings.tcp,
                   line: values.table.line)
     }
 }

@@ -47,6 +47,7 @@ struct ConfigValidator {
                            + stats.map { ($0, ConfigKeys.statsMetricsBind, "stats metrics_bind") })
         checkBackendReferences(listeners: listeners, backends: backends)
         checkMuxFraming(listeners)
+        checkMuxBackendConnect(listeners)
         let guardModel = guardConfig(guardValues)
         let listenerSettings = listeners.map { listenerGuardSettings($0, guard: guardValues) }
         checkFileBudget(guard: guardValues, listeners: listeners, backends: backends, stats: stats)

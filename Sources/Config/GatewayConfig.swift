@@ -76,6 +76,15 @@ public struct LogConfig: Sendable, Equatable {
     public static let defaults: LogConfig = ConfigDefaults.log
 }
 
+/// When a `mode = "tcp"` listener connects to its backend for a new client.
+public enum BackendConnect: String, Sendable, Equatable, CaseIterable {
+    /// At once, as HAProxy and nginx do: a server that speaks first is heard at once.
+    case accept
+    /// Once the client's first bytes have passed SysGuard's frame and rate checks: a client
+    /// that sends nothing or breaks a limit at once never costs a backend connection.
+    case firstData = "first_data"
+}
+
 public enum ListenerMode: String, Sendable, Equatable, CaseIterable {
     /// Bytes relayed unchanged between a client and one backend server.
     case tcp
@@ -96,6 +105,8 @@ public struct ListenerConfig: Sendable, Equatable {
     public var framing: Framing
     /// Client connections of this listener; 0: unlimited.
     public var maxConnections: Int
+    /// When a tcp listener connects to the backend for a new client.
+    public var backendConnect: BackendConnect
     /// `[guard]`'s per-connection limits with this listener's overrides applied.
     public var limits: ConnectionLimits
     /// `[guard]`'s TCP options with this listener's overrides applied.
@@ -106,7 +117,7 @@ public struct ListenerConfig: Sendable, Equatable {
     public init(
         name: String, bind: EndpointAddress, mode: ListenerMode, backend: String,
         backlog: Int = ListenerConfig.defaultBacklog, framing: Framing = .stream, maxConnections: Int = 0,
-        limits: ConnectionLimits = GuardConfig.defaults.connection, tcp: TCPOptions = GuardConfig.defaults.tcp,
+        backendConnect: BackendConnect = .accept, limits: ConnectionLimits = GuardConfig.defaults.connection, tcp: TCPOptions = GuardConfig.defaults.tcp,
         line: Int = 0
     ) {
         self.name = name
@@ -116,6 +127,7 @@ public struct ListenerConfig: Sendable, Equatable {
         self.backlog = backlog
         self.framing = framing
         self.maxConnections = maxConnections
+        self.backendConnect = backendConnect
         self.limits = limits
         self.tcp = tcp
         self.line = line

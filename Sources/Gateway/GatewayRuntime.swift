@@ -87,7 +87,8 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
                                        statistics: ListenerStatistics(), logger: logger,
                                        highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
                                        limits: RelayLimits(listener: listener, guardConfig: config.guardConfig),
-                                       sessions: sessions, mux: mux)
+                                       sessions: sessions, mux: mux,
+                                       connectsOnFirstData: listener.backendConnect == .firstData)
             do {
                 listeners.append(try Listener(name: listener.name, bindAddress: SocketAddress(endpoint: listener.bind),
                                               backlog: Int32(listener.backlog), maxConnections: listener.maxConnections,

@@ -21,11 +21,16 @@ final class RelayContext: Sendable {
     let sessions: SessionTable
     /// Set on a `mode = "mux"` listener: its sessions share the backend's persistent connections.
     let mux: MuxContext?
+    /// `backend_connect = "first_data"`: a session connects to the backend only once the
+    /// client's first bytes have passed SysGuard.
+    let connectsOnFirstData: Bool
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
          statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
-         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable, mux: MuxContext? = nil) {
+         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable, mux: MuxContext? = nil,
+         connectsOnFirstData: Bool = false) {
         self.mux = mux
+        self.connectsOnFirstData = connectsOnFirstData
         self.engine = engine
         self.pool = pool
         self.backend = backend
@@ -42,6 +47,6 @@ final class RelayContext: Sendable {
     func with(limits: RelayLimits) -> RelayContext {
         RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listenerName, statistics: statistics,
                      logger: logger, highWaterBytes: highWaterBytes, guardRuntime: guardRuntime, limits: limits,
-                     sessions: sessions, mux: mux)
+                     sessions: sessions, mux: mux, connectsOnFirstData: connectsOnFirstData)
     }
 }

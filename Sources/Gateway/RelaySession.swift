@@ -28,9 +28,12 @@ import SysGuard
 ///
 /// Lifecycle: connecting --(backend writable, SO_ERROR 0)--> relaying --(both directions
 /// finished, or an error)--> closed. A connect failure or timeout moves on to the next server;
-/// when every server has failed the client is closed and the failure counted.
+/// when every server has failed the client is closed and the failure counted. With
+/// `backend_connect = "first_data"` a session starts in awaitingData instead: the client is
+/// read (through SysGuard, into `toBackend`) and the connect starts once some bytes passed; a
+/// client that leaves or breaks a limit first never costs a backend socket and handshake.
 final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  // @unchecked: every var is read and written only while holding `lock`
-    private enum Phase: UInt8 { case connecting, relaying, closed }
+    private enum Phase: UInt8 { case awaitingData, connecting, relaying, closed }
 
     /// What one turn of reading ended on: the socket drained, reading paused at high water, the
     /// per-turn cap, bytes held back by a rate limit, or the session failed or was closed.
@@ -79,6 +82,9 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     private var timerDeadline = Int64.max
     /// Set when the backend socket could not be made for lack of fds or memory.
     private var exhaustionErrno: Int32 = 0
+    /// The client was on the epoll while connecting (first_data): edges that came meanwhile
+    /// were passed over, so once connected its socket is read until it blocks.
+    private var clientEdgesMissed = false
     /// In the session table (`show conns`, `kick`); 0 until registered.
     private var id: UInt64 = 0
     private let startedAtNanoseconds: Int64
@@ -118,6 +124,10 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
             return error
         }
         firstServer = context.backend.nextFirstServer()
+        if context.connectsOnFirstData {
+            awaitFirstData()
+            return nil
+        }
         connectNextServer(lastError: nil)
         return exhaustionErrno == 0 ? nil : SystemError("socket", errno: exhaustionErrno)
     }
@@ -132,7 +142,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                 guard timerFD >= 0 else { return }  // an edge from before the timer was released
                 timerFired(worker: worker)
             case Self.clientSource:
-                guard phase == .relaying else { return }
+                guard phase == .relaying || phase == .awaitingData else { return }  // connecting: see clientEdgesMissed
                 serviceClient(events, worker: worker)
             default:
                 guard source == backendSource else { return }  // left over from an earlier attempt
@@ -142,6 +152,8 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                     serviceBackend(events, worker: worker)
                 }
             }
+            if phase == .awaitingData { connectIfDataPassed() }
+            if phase == .relaying && clientEdgesMissed { catchUpClient(worker: worker) }
             if phase == .relaying { finishIfDone() }
             if phase != .closed { countDryRuns() }
         }
@@ -256,7 +268,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                 return .drained
             case .endOfStream:
                 if fromClient { clientReadFinished = true } else { backendReadFinished = true }
-                if queue.isEmpty { shutdownWrite(target, fromClient: fromClient) }
+                if queue.isEmpty && target >= 0 { shutdownWrite(target, fromClient: fromClient) }
                 return .drained
             case .transferred(let count):
                 if fromClient { bytesFromClient += count } else { bytesToClient += count }
@@ -297,9 +309,10 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     }
 
     /// Sends at once when nothing is queued; queues the rest (the target's write edge flushes it).
+    /// Before the backend is connected (first_data) the target is -1 and everything is queued.
     private func send(_ bytes: UnsafeRawBufferPointer, to target: Int32, queue: inout ByteQueue) -> Bool {
         var sent = 0
-        if queue.isEmpty {
+        if queue.isEmpty && target >= 0 {
             do {
                 if case .transferred(let count) = try Sockets.send(target, from: bytes) { sent = count }
             } catch {
@@ -344,6 +357,46 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     }
 
     // MARK: connecting
+
+    /// first_data: the client joins the epoll now, and until its first bytes pass the timer
+    /// serves SysGuard (idle and frame timeouts, rate windows).
+    private func awaitFirstData() {
+        phase = .awaitingData
+        if let deadline = clientGuard.nextDeadline(readingPaused: false) {
+            TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - MonotonicClock.nanoseconds()))
+            timerDeadline = deadline
+        }
+        watchClient()
+    }
+
+    /// After a first_data session's turn: bytes that passed SysGuard start the connect; a
+    /// client that finished sending nothing is closed without one.
+    private func connectIfDataPassed() {
+        if !toBackend.isEmpty {
+            phase = .connecting
+            clientEdgesMissed = true
+            connectNextServer(lastError: nil)
+        } else if clientReadFinished && clientGuard.held.isEmpty {
+            close(reason: .normal)
+        }
+    }
+
+    /// Connected after first_data: what waited goes to the backend, and the client is read on
+    /// (its edges while connecting were passed over).
+    private func catchUpClient(worker: WorkerContext) {
+        clientEdgesMissed = false
+        guard flush(queue: &toBackend, to: backendFD) else { return fail() }
+        if toBackend.isEmpty && clientReadFinished && !backendWriteShut {
+            shutdownWrite(backendFD, fromClient: true)
+        }
+        if clientReadPaused && toBackend.count < context.highWaterBytes {
+            clientReadPaused = false
+            if clientGuard.held.isEmpty { clientGuard.readingResumed(now: MonotonicClock.nanoseconds()) }
+        }
+        if !clientReadFinished && !clientReadPaused && clientGuard.held.isEmpty {
+            _ = readClient(worker: worker, untilBlocked: true)
+        }
+    }
 
     private func connectNextServer(lastError: String?) {
         let backend = context.backend
@@ -421,7 +474,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         let expirations = TimerFD.acknowledge(timerFD)
         let armedFor = timerDeadline
         timerDeadline = .max  // it fired; nothing repeats
-        if phase == .relaying {
+        if phase == .relaying || phase == .awaitingData {
             guardTimerFired(worker: worker)
             return
         }
@@ -445,7 +498,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         return server.address?.description ?? server.description
     }
 
-    /// Connected: the client socket joins the epoll (what it sent meanwhile is reported at once).
+    /// Connected: the client socket joins the epoll, unless it is there already (first_data).
     private func startRelaying() {
         phase = .relaying
         connectedServer = Int32(currentServerIndex)
@@ -464,6 +517,11 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
             timerDeadline = deadline
         }
         Sockets.setNoDelay(backendFD)
+        if !clientEdgesMissed { watchClient() }  // first_data: already on the epoll
+    }
+
+    /// The client socket joins the epoll (what it sent meanwhile is reported at once).
+    private func watchClient() {
         guard let registration else { return }
         do {
             try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration,

@@ -126,6 +126,7 @@ struct ConfigValidationTests {
 
     @Test(arguments: [
         (#"mode = "mux""#, 4, "listener[0].framing", #"mode "mux" needs framing "u16be", "u32be" or "line": each client frame becomes one DATA message"#),
+        (#"backend_connect = "later""#, 6, "listener[0].backend_connect", #"unknown backend_connect "later"; supported: accept, first_data"#),
         (#"mode = "udp""#, 4, "listener[0].mode", #"unknown mode "udp"; supported: tcp, mux"#),
         ("mode = true", 4, "listener[0].mode", #"expected a string, one of "tcp", "mux", got the boolean true"#),
         (#"bind = "localhost:7000""#, 3, "listener[0].bind",
@@ -144,11 +145,19 @@ struct ConfigValidationTests {
         (#"backlog = "1024""#, 6, "listener[0].backlog", #"expected an integer, got the string "1024""#),
         ("backend = 1", 5, "listener[0].backend", #"expected a string naming a [[backend]], got the integer 1"#),
         (#"backend = "nope""#, 5, "listener[0].backend", #"backend "nope" is not defined; defined backends: "b""#),
-        ("port = 7000", 6, "listener[0].port", #"unknown key "port" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#),
+        ("port = 7000", 6, "listener[0].port", #"unknown key "port" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, backend_connect, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#),
     ])
     func listenerValues(keyValue: String, line: Int, key: String, message: String) {
         let name = String(keyValue.prefix { $0 != " " })
         #expect(listenerIssues(listenerKeys(replacing: name, with: keyValue)) == ["t.toml:\(line): \(key): \(message)"])
+    }
+
+    @Test func firstDataIsRefusedOnAMuxListener() {
+        let keys = validListenerKeys.map { $0.hasPrefix("mode") ? #"mode = "mux""# : $0 }
+            + [#"framing = "u16be""#, #"backend_connect = "first_data""#]
+        #expect(listenerIssues(keys) == [
+            #"t.toml:7: listener[0].backend_connect: backend_connect "first_data" applies to mode "tcp"; mux sessions share the backend's persistent connections"#,
+        ])
     }
 
     @Test func listenerNamingABackendWhenThereAreNone() {
@@ -205,7 +214,7 @@ struct ConfigValidationTests {
         var text = listenerAndBackend
         text += "[[listener]]\nname = \"z\"\nbind = \"127.0.0.1:7002\"\nmode = \"tcp\"\nbackend = \"b\"\ntimeout = \"1s\"\n"
         #expect(issues(text)
-            == [#"t.toml:15: listener[1].timeout: unknown key "timeout" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#])
+            == [#"t.toml:15: listener[1].timeout: unknown key "timeout" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, backend_connect, max_frame, idle_timeout, frame_timeout, packet_rate_soft, packet_rate_hard, byte_rate_soft, byte_rate_hard, max_receive_buffer, max_send_buffer, tcp_defer_accept, keepalive_idle, keepalive_interval, keepalive_count"#])
     }
 
     // MARK: [[backend]]

@@ -465,7 +465,7 @@ struct GuardConfigTests {
         #expect(issues(text(listeners: [["keepalive_count = 200"]]))
             == ["t.toml:7: listener[0].keepalive_count: must be between 1 and 127, got 200"])
         #expect(issues(text(listeners: [["load_clear = 1"]])).first?.hasPrefix(
-            #"t.toml:7: listener[0].load_clear: unknown key "load_clear" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, max_frame, "#) == true)
+            #"t.toml:7: listener[0].load_clear: unknown key "load_clear" in [[listener]]; known keys: name, bind, mode, backend, backlog, framing, max_connections, backend_connect, max_frame, "#) == true)
     }
 
     @Test func frameLimitsNeedFrames() {

@@ -171,6 +171,16 @@ def write_in_place(path, text):
         f.write(text)
 
 
+def as_other_uid(path):
+    """What uid 12345 gets when it asks a stats socket for `show info` (needs root)."""
+    result = subprocess.run(["setpriv", "--reuid", "12345", "--regid", "12345", "--clear-groups", "python3", "-c",
+                             "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry: s.connect(sys.argv[1])\n"
+                             "except PermissionError as e: print('refused by the file mode:', e); sys.exit()\n"
+                             "s.sendall(b'show info\\n'); print(s.recv(4096).decode())", path],
+                            capture_output=True, text=True, timeout=10)
+    return (result.stdout.strip() or result.stderr.strip())[:100]
+
+
 def stats_abuse(work):
     """11. Unknown commands, a 1 MiB line, garbage, 500 connections, a client that never reads, and
     (as root) another uid: each refused cleanly, memory bounded, relaying unaffected."""
@@ -221,20 +231,22 @@ def stats_abuse(work):
             client.close()
         other_uid = None
         if os.geteuid() == 0:
-            result = subprocess.run(["setpriv", "--reuid", "12345", "--regid", "12345", "--clear-groups", "python3", "-c",
-                                     "import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry: s.connect(sys.argv[1])\n"
-                                     "except PermissionError as e: print('refused by the file mode:', e); sys.exit()\n"
-                                     "s.sendall(b'show info\\n'); print(s.recv(4096).decode())", gateway.stats],
-                                    capture_output=True, text=True, timeout=10)
-            other_uid = (result.stdout.strip() or result.stderr.strip())[:80]
+            # First through the file mode (0600), then with the file made world-writable, as a
+            # mistaken chmod would: the peer-credential check must refuse on its own.
+            other_uid = {"mode 0600": as_other_uid(gateway.stats)}
+            os.chmod(os.path.dirname(gateway.stats), 0o711)  # the suite's work directory is 0700
+            os.chmod(gateway.stats, 0o666)
+            other_uid["mode 0666"] = as_other_uid(gateway.stats)
         during = finish_pingpong(control)
         growth = rss_during - rss_before
         check(answers["unknown"].startswith("error: unknown command"), f"unknown command answered {answers['unknown']!r}")
         check(answers["1MiB line"].startswith("error: command line longer"), f"1 MiB line answered {answers['1MiB line']!r}")
         check(still_answers, "the stats socket stopped answering")
         check(growth < 32 << 20, f"memory grew {growth >> 20} MiB under stats abuse")
-        check(other_uid is None or "permission denied" in other_uid or "Permission denied" in other_uid,
-              f"another uid got {other_uid!r}")
+        check(other_uid is None or "Permission denied" in other_uid["mode 0600"],
+              f"another uid got {other_uid!r} through mode 0600")
+        check(other_uid is None or other_uid["mode 0666"].startswith("error: permission denied: uid 12345"),
+              f"another uid got {other_uid!r} through mode 0666")
         check(during["errors"] == 0 and during["p99_us"] <= 2 * baseline["p99_us"] + 100,
               f"relay p99 {during['p99_us']} us during the abuse, {baseline['p99_us']} us before")
         return {"answers": answers, "connections_opened": len(crowd), "rss_growth_kib": growth >> 10,
@@ -246,32 +258,37 @@ def stats_abuse(work):
 
 def amplification(work):
     """13. Gateway CPU seconds per attacker CPU second (median of three rounds): a connection flood
-    past max_connections, a per-IP flood, and clients over packet_rate_hard that reconnect at once."""
+    past max_connections, a per-IP flood, and clients over packet_rate_hard that reconnect at once,
+    the last both with backend_connect = "first_data" (the setting for a protocol where the client
+    speaks first) and with the default "accept" (each abusive client costs a backend connect)."""
+    abuse = b"\x00\x01x" * 500
+    runs = {"accept": [("connection flood", "127.0.0.2-127.0.0.254", b""), ("per-IP flood", "127.0.0.9", b""),
+                       ("packet rate abuse, backend_connect accept", "127.0.0.2-127.0.0.254", abuse)],
+            "first_data": [("packet rate abuse", "127.0.0.2-127.0.0.254", abuse)]}
     figures = {}
-    gateway, backend, port = connections.relay_gateway(work, "amplify", "max_connections = 300\nmax_connections_per_ip = 5\n"
-                                                       "packet_rate_hard = 100", listener_keys='framing = "u16be"')
-    try:
-        for name, sources, payload in [("connection flood", "127.0.0.2-127.0.0.254", b""),
-                                       ("per-IP flood", "127.0.0.9", b""),
-                                       ("packet rate abuse", "127.0.0.2-127.0.0.254", b"\x00\x01x" * 500)]:
-            rounds = []
-            for _ in range(3):  # the median of three: CPU readings on a shared machine are noisy
-                before = gateway.cpu()
-                result = flood(port, 4000, 1000, sources, hold=0.5, payload=payload)
-                spent = gateway.cpu() - before
-                rounds.append({"gateway_cpu_s": round(spent, 3), "attacker_cpu_s": result["attacker_cpu_seconds"],
-                               "ratio": round(spent / max(result["attacker_cpu_seconds"], 0.001), 3),
-                               "refused": result["closed"]})
-            figures[name] = sorted(rounds, key=lambda r: r["ratio"])[1]
-        for name, figure in figures.items():
-            figure["goal_met"] = figure["ratio"] <= 1.0
-        # The goal is 1.0 everywhere. Packet-rate abuse sits at 0.95-1.06 today (each abusive
-        # connection costs an accept, a backend connect and two closes; docs/reliability.md):
-        # a known miss, guarded here against getting worse until the gateway is fixed.
-        limits = {"connection flood": 1.0, "per-IP flood": 1.0, "packet rate abuse": 1.5}
-        for name, limit in limits.items():
-            check(figures[name]["ratio"] <= limit, f"{name}: the gateway spent {figures[name]['ratio']}x the attacker's CPU")
-        return figures
-    finally:
-        gateway.stop()
-        backend.stop()
+    for mode, floods in runs.items():
+        gateway, backend, port = connections.relay_gateway(
+            work, f"amplify-{mode}", "max_connections = 300\nmax_connections_per_ip = 5\npacket_rate_hard = 100",
+            listener_keys=f'framing = "u16be"\nbackend_connect = "{mode}"')
+        try:
+            for name, sources, payload in floods:
+                rounds = []
+                for _ in range(3):  # the median of three: CPU readings on a shared machine are noisy
+                    before = gateway.cpu()
+                    result = flood(port, 4000, 1000, sources, hold=0.5, payload=payload)
+                    spent = gateway.cpu() - before
+                    rounds.append({"gateway_cpu_s": round(spent, 3), "attacker_cpu_s": result["attacker_cpu_seconds"],
+                                   "ratio": round(spent / max(result["attacker_cpu_seconds"], 0.001), 3),
+                                   "refused": result["closed"]})
+                figures[name] = sorted(rounds, key=lambda r: r["ratio"])[1]
+                figures[name]["goal_met"] = figures[name]["ratio"] <= 1.0
+        finally:
+            gateway.stop()
+            backend.stop()
+    # The goal is 1.0. With "accept" each abusive client also costs a backend socket, connect
+    # and close: about 1.0 (docs/reliability.md), guarded here against getting worse.
+    limits = {"connection flood": 1.0, "per-IP flood": 1.0, "packet rate abuse": 1.0,
+              "packet rate abuse, backend_connect accept": 1.5}
+    for name, limit in limits.items():
+        check(figures[name]["ratio"] <= limit, f"{name}: the gateway spent {figures[name]['ratio']}x the attacker's CPU")
+    return figures
