@@ -93,6 +93,10 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// Accepts up to `acceptsPerEvent` clients. Returns false when accepting is paused.
     private func acceptBatch() -> Bool {
+        if let errno = context.exhaustion.take() {
+            pause(after: SystemError("socket", errno: errno))
+            return false
+        }
         var peer = SocketAddress()
         for _ in 0..<Self.acceptsPerEvent {
             do {

@@ -24,11 +24,14 @@ final class RelayContext: Sendable {
     /// `backend_connect = "first_data"`: a session connects to the backend only once the
     /// client's first bytes have passed SysGuard.
     let connectsOnFirstData: Bool
+    /// Out of fds or memory after accept: the listener pauses at its next turn.
+    let exhaustion: ExhaustionNotice
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
          statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
          guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable, mux: MuxContext? = nil,
-         connectsOnFirstData: Bool = false) {
+         connectsOnFirstData: Bool = false, exhaustion: ExhaustionNotice = ExhaustionNotice()) {
+        self.exhaustion = exhaustion
         self.mux = mux
         self.connectsOnFirstData = connectsOnFirstData
         self.engine = engine
@@ -47,6 +50,7 @@ final class RelayContext: Sendable {
     func with(limits: RelayLimits) -> RelayContext {
         RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listenerName, statistics: statistics,
                      logger: logger, highWaterBytes: highWaterBytes, guardRuntime: guardRuntime, limits: limits,
-                     sessions: sessions, mux: mux, connectsOnFirstData: connectsOnFirstData)
+                     sessions: sessions, mux: mux, connectsOnFirstData: connectsOnFirstData,
+                     exhaustion: exhaustion)
     }
 }

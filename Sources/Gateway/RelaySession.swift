@@ -125,7 +125,12 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         }
         firstServer = context.backend.nextFirstServer()
         if context.connectsOnFirstData {
-            awaitFirstData()
+            do {
+                try awaitFirstData()
+            } catch {
+                close(reason: .error)
+                return error
+            }
             return nil
         }
         connectNextServer(lastError: nil)
@@ -360,13 +365,13 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
 
     /// first_data: the client joins the epoll now, and until its first bytes pass the timer
     /// serves SysGuard (idle and frame timeouts, rate windows).
-    private func awaitFirstData() {
+    private func awaitFirstData() throws(SystemError) {
         phase = .awaitingData
         if let deadline = clientGuard.nextDeadline(readingPaused: false) {
             TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - MonotonicClock.nanoseconds()))
             timerDeadline = deadline
         }
-        watchClient()
+        try watchClient()
     }
 
     /// After a first_data session's turn: bytes that passed SysGuard start the connect; a
@@ -375,6 +380,8 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         if !toBackend.isEmpty {
             phase = .connecting
             clientEdgesMissed = true
+            // The client is not read while connecting: that time does not count against its frame.
+            clientGuard.readingPaused(now: MonotonicClock.nanoseconds())
             connectNextServer(lastError: nil)
         } else if clientReadFinished && clientGuard.held.isEmpty {
             close(reason: .normal)
@@ -389,13 +396,13 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         if toBackend.isEmpty && clientReadFinished && !backendWriteShut {
             shutdownWrite(backendFD, fromClient: true)
         }
-        if clientReadPaused && toBackend.count < context.highWaterBytes {
-            clientReadPaused = false
-            if clientGuard.held.isEmpty { clientGuard.readingResumed(now: MonotonicClock.nanoseconds()) }
-        }
+        if clientReadPaused && toBackend.count < context.highWaterBytes { clientReadPaused = false }
+        let now = MonotonicClock.nanoseconds()
+        if !clientReadPaused && clientGuard.held.isEmpty { clientGuard.readingResumed(now: now) }
         if !clientReadFinished && !clientReadPaused && clientGuard.held.isEmpty {
-            _ = readClient(worker: worker, untilBlocked: true)
+            guard readClient(worker: worker, untilBlocked: true) else { return }
         }
+        scheduleTimer(now: now)  // the frame timeout set aside while connecting applies again
     }
 
     private func connectNextServer(lastError: String?) {
@@ -432,6 +439,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                     // Out of fds or memory here, not a backend failure: every server would fail
                     // the same way. The client is closed; at accept the listener pauses on this.
                     exhaustionErrno = error.errno
+                    if clientEdgesMissed { context.exhaustion.report(errno: error.errno) }  // after accept: see ExhaustionNotice
                     context.logger.debug("relay \(context.listenerName): no backend socket: \(error)")
                     return fail()
                 }
@@ -517,18 +525,15 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
             timerDeadline = deadline
         }
         Sockets.setNoDelay(backendFD)
-        if !clientEdgesMissed { watchClient() }  // first_data: already on the epoll
+        guard !clientEdgesMissed else { return }  // first_data: already on the epoll
+        do { try watchClient() } catch { fail() }
     }
 
     /// The client socket joins the epoll (what it sent meanwhile is reported at once).
-    private func watchClient() {
+    private func watchClient() throws(SystemError) {
         guard let registration else { return }
-        do {
-            try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration,
-                                   interest: Self.socketInterest, triggering: .edge)
-        } catch {
-            fail()
-        }
+        try context.engine.add(fd: clientFD, source: Self.clientSource, of: registration,
+                               interest: Self.socketInterest, triggering: .edge)
     }
 
     private func allServersFailed(lastError: String) {

@@ -34,21 +34,11 @@ import Testing
     /// A listener whose accept queue is full drops SYNs, so a connect to it hangs: the connect
     /// timeout fires and the next server serves the client.
     @Test func aConnectTimeoutMovesOnToTheNextServer() throws {
-        let blackHole = try Sockets.listeningSocket(at: loopback(), backlog: 0)
-        defer { FileDescriptors.close(blackHole) }
-        let blackHoleAddress = try Sockets.localAddress(blackHole)
-        // Fill the accept queue (backlog 0 holds one; a second makes sure).
-        var fillers: [Int32] = []
-        defer { for fd in fillers { FileDescriptors.close(fd) } }
-        for _ in 0..<2 {
-            let fd = try Sockets.socket(family: AF_INET)
-            _ = try Sockets.connect(fd, to: blackHoleAddress)
-            fillers.append(fd)
-        }
-        sleepMilliseconds(50)
+        let blackHole = try BlackHole()
+        defer { blackHole.close() }
         let good = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { good.stop() }
-        let gateway = try RelayHarness(servers: [blackHoleAddress, good.address], connectTimeout: "200ms")
+        let gateway = try RelayHarness(servers: [blackHole.address, good.address], connectTimeout: "200ms")
         defer { gateway.stop() }
         let started = MonotonicClock.nanoseconds()
         let client = try gateway.connect()

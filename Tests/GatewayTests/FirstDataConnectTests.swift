@@ -57,6 +57,26 @@ import Testing
         #expect(received.current == upload, "every byte, in order")
     }
 
+    /// A connect that hangs (a full accept queue drops SYNs) and times out before the next
+    /// server answers: the client is not read meanwhile, so that second does not count against
+    /// the frame it had started.
+    @Test func timeSpentConnectingDoesNotCountAgainstTheFrameTimeout() throws {
+        let blackHole = try BlackHole()
+        defer { blackHole.close() }
+        let good = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { good.stop() }
+        let gateway = try RelayHarness(servers: [blackHole.address, good.address], connectTimeout: "1s",
+                                       listenerKeys: "framing = \"u16be\"\nframe_timeout = \"1s\"\nbackend_connect = \"first_data\"")
+        defer { gateway.stop() }
+        let client = try gateway.connect()
+        try client.sendAll([0, 4, 0x61, 0x62])  // half a frame: its clock starts
+        sleepMilliseconds(1600)  // 1 s of it is the hung connect
+        try client.sendAll([0x63, 0x64])
+        #expect(try client.receiveExactly(6) == [0, 4, 0x61, 0x62, 0x63, 0x64])
+        #expect(gateway.backendStatistics.connectTimeouts.value == 1)
+        #expect(gateway.guardCounters.closes(.frameTimeout) == 0)
+    }
+
     @Test func byDefaultTheBackendIsConnectedAtAcceptSoAServerMaySpeakFirst() throws {
         let backend = try ScriptedBackend { socket in try? socket.send("hello\n") }
         defer { backend.stop() }

@@ -18,10 +18,17 @@ def log_lines_per_second(gateway, needle, seconds):
 
 def out_of_fds(work):
     """8a. Under `prlimit --nofile=256`, 300 clients: accepting pauses without a spin, at most
-    one log line a second, the stats socket answers, service resumes once fds free up."""
+    one log line a second, the stats socket answers, service resumes once fds free up. Run with
+    backend_connect "accept" and "first_data" (whose backend socket is made after accept)."""
+    return {mode: out_of_fds_with(work, mode) for mode in ("accept", "first_data")}
+
+
+def out_of_fds_with(work, backend_connect):
     backend_port, port = free_port(), free_port()
     backend = echo_backend(backend_port)
-    gateway = Gateway(work, "nofile", connections.RELAY.format(port=port, backend=backend_port, listener_keys=""),
+    gateway = Gateway(work, f"nofile-{backend_connect}",
+                      connections.RELAY.format(port=port, backend=backend_port,
+                                               listener_keys=f'backend_connect = "{backend_connect}"'),
                       wrap=["prlimit", "--nofile=256:256"])
     try:
         clients = []
