@@ -10,7 +10,11 @@ import SysGuard
 public final class GuardRuntime: @unchecked Sendable {  // @unchecked: the vars are only touched while holding `lock`; the rest is immutable or atomic
     public let counters = GuardCounters()
     let logger: Logger
+    /// Admitted connections plus admissions being decided: what the limit is checked against,
+    /// so two listeners admitting at once cannot both take the last place.
     private let connectionCount = Atomic<Int>(0)
+    /// Admitted connections only: what is reported (a refusal in progress is not an open one).
+    private let openCount = Atomic<Int>(0)
     private let pressureBits = Atomic<UInt8>(0)
     private let lock = PthreadLock()
     private var addressTable: PerAddressTable
@@ -85,7 +89,7 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: the vars 
     }
 
     /// Client connections open in the whole process.
-    public var connections: Int { connectionCount.load(ordering: .relaxed) }
+    public var connections: Int { openCount.load(ordering: .relaxed) }
 
     /// Decides on a connection just accepted. An admitted connection is counted (release it with
     /// `release`); a refused one is counted by reason and logged at most once a second.
@@ -102,12 +106,15 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: the vars 
             counters.countRefusal(reason)
             refusalLog.log(logger, level: .warning,
                 "listener \(listenerName): refused \(peer): \(reason.rawValue)")
+        } else {
+            openCount.add(1, ordering: .relaxed)
         }
         return decision.verdict
     }
 
     /// A connection admitted by `admit` has closed.
     func release(_ address: AddressKey, holdsAddressSlot: Bool) {
+        openCount.subtract(1, ordering: .relaxed)
         connectionCount.subtract(1, ordering: .relaxed)
         if holdsAddressSlot { lock.withLock { _ = addressTable.release(address) } }
     }
