@@ -221,7 +221,8 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         return [("unknown_session", counters.unknownSession.value), ("malformed", counters.malformed.value),
                 ("lost_frames", counters.lostFrames.value), ("rebinds", counters.rebinds.value),
                 ("refused_no_backend", counters.refusedNoBackend.value), ("closed_no_backend", counters.closedNoBackend.value),
-                ("oversized_payloads", counters.oversizedPayloads.value), ("sessions", hub.count)]
+                ("oversized_payloads", counters.oversizedPayloads.value), ("backend_pauses", counters.backendPauses.value),
+                ("sessions", hub.count)]
     }
 
     /// Where this worker's session id counter stands: the master starts the next worker above it,

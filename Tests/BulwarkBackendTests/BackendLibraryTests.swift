@@ -7,6 +7,62 @@ import Logging
 import MuxProtocol
 import Testing
 
+/// A gateway runtime on its own thread, logging errors only.
+struct InProcessGateway {
+    let runtime: GatewayRuntime
+    private let thread: NativeThread
+
+    init(config: GatewayConfig) throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: false)
+        self.runtime = runtime
+        thread = try NativeThread.start(name: "gateway") { try? runtime.run() }
+    }
+
+    func stop() {
+        runtime.stop()
+        thread.join()
+    }
+}
+
+/// A BackendServer serving on its own thread.
+struct RunningBackend {
+    private let server: BulwarkBackend.BackendServer
+    private let thread: NativeThread
+    var address: SocketAddress { server.address }
+
+    init(handler: any SessionHandler) throws {
+        let server = try BulwarkBackend.BackendServer(listen: loopback(), handler: handler)
+        self.server = server
+        thread = try NativeThread.start(name: "backend") { server.run() }
+    }
+
+    func stop() {
+        server.stop()
+        thread.join()
+    }
+}
+
+/// Two workers and a mux listener "chat" (u16be) on 127.0.0.1:0 in front of `backend`.
+func muxConfig(backend: SocketAddress, connections: Int, serverLines: String = "") throws -> GatewayConfig {
+    try ConfigParser.parse(text: """
+        [server]
+        workers = 2
+        \(serverLines)
+        [[listener]]
+        name = "chat"
+        bind = "127.0.0.1:0"
+        mode = "mux"
+        framing = "u16be"
+        backend = "logic"
+        [[backend]]
+        name = "logic"
+        servers = ["\(backend)"]
+        connections = \(connections)
+        """, file: "mux-test.toml")
+}
+
 /// Records what the library hands to a backend, and answers like a tiny chat.
 final class RecordingHandler: SessionHandler {
     let events = Locked<[String]>([])
@@ -36,34 +92,12 @@ final class RecordingHandler: SessionHandler {
 @Suite(.serialized) struct BackendLibraryTests {
     @Test func aSwiftBackendServesSessionsThroughAMuxListener() throws {
         let handler = RecordingHandler()
-        let server = try BackendServer(listen: loopback(), handler: handler)
-        let serverThread = try NativeThread.start(name: "backend") { server.run() }
-        defer {
-            server.stop()
-            serverThread.join()
-        }
-        let config = try ConfigParser.parse(text: """
-            [server]
-            workers = 2
-            [[listener]]
-            name = "chat"
-            bind = "127.0.0.1:0"
-            mode = "mux"
-            framing = "u16be"
-            backend = "logic"
-            [[backend]]
-            name = "logic"
-            servers = ["\(server.address)"]
-            connections = 2
-            """, file: "backend-test.toml")
-        var logger = Logger(label: "test")
-        logger.logLevel = .error
-        let runtime = try GatewayRuntime(config: config, logger: logger, handleSignals: false)
-        let gatewayThread = try NativeThread.start(name: "gateway") { try? runtime.run() }
-        defer {
-            runtime.stop()
-            gatewayThread.join()
-        }
+        let backend = try RunningBackend(handler: handler)
+        defer { backend.stop() }
+        let config = try muxConfig(backend: backend.address, connections: 2)
+        let gateway = try InProcessGateway(config: config)
+        defer { gateway.stop() }
+        let runtime = gateway.runtime
         func frame(_ text: String) -> [UInt8] { [UInt8(text.utf8.count >> 8), UInt8(text.utf8.count & 0xFF)] + Array(text.utf8) }
         func readFrame(_ client: BlockingSocket) throws -> String {
             let header = try client.receiveExactly(2)
@@ -92,5 +126,72 @@ final class RecordingHandler: SessionHandler {
         let events = handler.events.withLock { $0 }
         #expect(events.contains("open chat [127, 0, 0, 1] reattach=false"))
         #expect(events.firstIndex(of: "data hello")! < events.firstIndex(of: "close clientClosed")!)
+    }
+}
+
+/// Stops reading for a while at the first frame (its serving thread sleeps), then records each
+/// session's frames: how many, and whether their 4-byte sequence numbers came in order.
+final class StallingHandler: SessionHandler {
+    private let stalled = Locked<Bool>(false)
+    let frames = Locked<[UInt64: (count: Int, inOrder: Bool)]>([:])
+
+    func opened(_ session: Session, client: ClientEndpoint, listener: String, reattached: Bool) {}
+
+    func received(_ payload: [UInt8], from session: Session) {
+        let first = stalled.withLock { (stalled: inout Bool) -> Bool in
+            defer { stalled = true }
+            return !stalled
+        }
+        if first { sleepMilliseconds(1500) }
+        let sequence = payload.prefix(4).reduce(0) { $0 << 8 | Int($1) }
+        frames.withLock {
+            let seen = $0[session.id] ?? (0, true)
+            $0[session.id] = (seen.count + 1, seen.inOrder && sequence == seen.count)
+        }
+    }
+
+    func closed(_ session: Session, reason: SessionCloseReason) {}
+
+    var total: Int { frames.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+}
+
+@Suite(.serialized) struct BackendBackpressureTests {
+    /// 16 MB from 4 clients while the backend reads nothing for 1.5 s: more than the kernel's
+    /// buffers hold, so the connection's queue passes high water and its sessions stop reading
+    /// their clients; once the backend reads again every frame arrives, in order.
+    @Test func aBackendThatStopsReadingPausesItsSessionsAndLosesNothing() throws {
+        let handler = StallingHandler()
+        let backend = try RunningBackend(handler: handler)
+        defer { backend.stop() }
+        let config = try muxConfig(backend: backend.address, connections: 1, serverLines: "high_water = \"16KiB\"")
+        let gateway = try InProcessGateway(config: config)
+        defer { gateway.stop() }
+        let runtime = gateway.runtime
+        let framesPerClient = 4000
+        let payloadBytes = 1000
+        #expect(eventually { runtime.muxCounters.first { $0.name == "refused_no_backend" }?.value == 0
+            && (try? BlockingSocket.connect(to: runtime.listeners[0].address)) != nil })
+        sleepMilliseconds(300)  // the backend connection is live before the clients open
+        let clients = try (0..<4).map { _ in try BlockingSocket.connect(to: runtime.listeners[0].address) }
+        let senders = try clients.enumerated().map { index, client in
+            try NativeThread.start(name: "sender-\(index)") {
+                var bytes: [UInt8] = []
+                bytes.reserveCapacity(framesPerClient * (payloadBytes + 2))
+                for sequence in 0..<framesPerClient {
+                    bytes += [UInt8(payloadBytes >> 8), UInt8(payloadBytes & 0xFF)]
+                    bytes += [UInt8(sequence >> 24), UInt8(sequence >> 16 & 0xFF), UInt8(sequence >> 8 & 0xFF), UInt8(sequence & 0xFF)]
+                    bytes += [UInt8](repeating: UInt8(index), count: payloadBytes - 4)
+                }
+                try? client.sendAll(bytes)
+            }
+        }
+        for sender in senders { sender.join() }
+        #expect(eventually(timeoutMilliseconds: 20_000) { handler.total == 4 * framesPerClient }, "got \(handler.total)")
+        let frames = handler.frames.withLock { $0 }
+        #expect(frames.count == 4 && frames.values.allSatisfy { $0.count == framesPerClient && $0.inOrder })
+        let counters = Dictionary(uniqueKeysWithValues: runtime.muxCounters.map { ($0.name, $0.value) })
+        #expect(counters["backend_pauses"]! > 0, "the queue passed high water and sessions paused")
+        #expect(counters["lost_frames"] == 0)
+        for client in clients { client.close() }
     }
 }

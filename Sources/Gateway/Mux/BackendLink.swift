@@ -15,7 +15,9 @@ import Synchronization
 ///   take it, decode what arrived, and let go before acting on sessions.
 /// - `sendLock`: the outbound queue, the sessions bound here, and the socket's writing side.
 ///   Sessions sending DATA (holding their own lock) take only this one; the handler takes it
-///   inside `lock` (order: lock → sendLock; session → sendLock; never the other way).
+///   inside `lock` (order: lock → sendLock; session → sendLock; never the other way). It is
+///   let go during each send syscall (see `flush`): a sender appends and leaves its bytes to
+///   the thread already sending, instead of waiting for that syscall on the lock.
 /// - What handlers leave to do (messages for sessions) is settled outside `lock`, but in the
 ///   order it was read: the socket is edge-triggered, so while one thread settles a batch,
 ///   another may read the next; it queues that batch for the settling thread instead of
@@ -48,6 +50,11 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private let live = Atomic<Bool>(false)
     /// A send failed under `sendLock` only: the handler (or a scheduled job) takes it down.
     private var sendFailed = false
+    /// A thread is in `flush`, sending from the queue's head with `sendLock` let go; under
+    /// `sendLock`. Closing the socket or freeing the queue waits for it (`waitForFlusher`).
+    private var flushing = false
+    /// A job is scheduled to resume the paused sessions (`resumePausedSessions`).
+    private var resumeScheduled = false
     private(set) var state = State.down
     private var fd: Int32 = -1
     private var timerFD: Int32 = -1
@@ -146,6 +153,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
             flush()
             guard !sendFailed else { return .down }
             if outbound.count > pool.highWaterBytes {
+                pool.hub.counters.backendPauses.increment()
                 paused.append(session)
                 return .congested
             }
@@ -215,6 +223,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
             state = .down
             sendLock.withLock {
                 live.store(false, ordering: .releasing)  // sessions closed after this send nothing
+                waitForFlusher()
                 if fd >= 0 { FileDescriptors.close(fd) }
                 fd = -1
                 outbound.release(to: pool.buffers)
@@ -287,6 +296,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
 
     private func connectFailed(_ reason: String) {
         sendLock.withLock {
+            waitForFlusher()
             if fd >= 0 { FileDescriptors.close(fd) }
             fd = -1
         }
@@ -303,6 +313,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
         if events.contains(.error) && Sockets.pendingError(fd) != 0 { return die("socket error", &aftermath) }
         if events.contains(.writable) {
             let failed: Bool = sendLock.withLock {
+                waitForFlusher()  // its send may have been cut short: this edge is for what it left
                 if !outbound.isEmpty { flush() }
                 if outbound.count <= pool.highWaterBytes / 2 && !paused.isEmpty {
                     aftermath.resumable = paused
@@ -313,8 +324,10 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
             if failed { return die("send failed", &aftermath) }
         }
         if events.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { return }
-        // Edge-triggered: read to EAGAIN (the backend connection is shared; its data is never
-        // left for a later edge that would not come).
+        // Edge-triggered: read until the socket is drained. A short read drained it (data that
+        // comes later makes a new edge), unless the backend's FIN came with this edge: then read
+        // on to the end of stream, for which no edge would come. No recv just to hear EAGAIN.
+        let readToEnd = events.contains(.readHangup)
         while true {
             let outcome: IOOutcome
             do { outcome = try Sockets.receive(fd, into: scratch) } catch { return die("receive failed: \(error)", &aftermath) }
@@ -326,6 +339,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
             case .transferred(let count):
                 inbound.append(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
                 lastReceivedNanoseconds = now
+                if count < scratch.count && !readToEnd { return decode(now: now, &aftermath) }
             }
         }
     }
@@ -395,6 +409,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
         pool.serverStatistics[serverIndex].failed(reason)
         sendLock.withLock {
             live.store(false, ordering: .releasing)
+            waitForFlusher()
             pool.hub.counters.lostFrames.add(messageEnds.count - messageEndsStart)
             if fd >= 0 {
                 Sockets.setResetOnClose(fd)
@@ -417,6 +432,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private func goDown(retryAfter delay: Int64) {
         state = .down
         sendLock.withLock {
+            waitForFlusher()
             outbound.release(to: pool.buffers)
             messageEnds.removeAll()
             messageEndsStart = 0
@@ -448,27 +464,65 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
         lastSentNanoseconds = MonotonicClock.nanoseconds()
     }
 
-    /// Writes what is queued until the socket is full. A failed send is noted (`sendFailed`) and
-    /// a job scheduled to take the connection down under `lock`, which a sender may not take.
+    /// Writes what is queued until the queue is empty or the socket is full. `sendLock` is let go
+    /// during each send: the queue's head stays put (appends only write behind it, and only
+    /// the flusher consumes), so other senders append meanwhile and this thread sends their
+    /// bytes with the next syscall. One flusher at a time; a sender that finds one returns.
+    /// A failed send is noted (`sendFailed`) and a job scheduled to take the connection down
+    /// under `lock`, which a sender may not take.
     private func flush() {
-        guard fd >= 0, !sendFailed else { return }
+        guard fd >= 0, !sendFailed, !flushing else { return }
+        flushing = true
+        defer { flushing = false }
+        let socket = fd  // closed only once this flush is over (waitForFlusher)
         while !outbound.isEmpty {
             let region = outbound.firstRegion()
-            let outcome: IOOutcome
-            do { outcome = try Sockets.send(fd, from: region) } catch {
+            sendLock.unlock()
+            let result = Result { () throws(SystemError) in try Sockets.send(socket, from: region) }
+            sendLock.lock()
+            guard case .success(let outcome) = result else {
                 sendFailed = true
                 pool.engine.schedule { [self] in failFromSend() }
                 return
             }
-            guard case .transferred(let count) = outcome else { break }
-            outbound.consume(count, pool: pool.buffers)
-            sentBytesTotal += count
-            if count < region.count { break }
+            var written = 0
+            if case .transferred(let count) = outcome { written = count }
+            outbound.consume(written, pool: pool.buffers)
+            sentBytesTotal += written
+            if written < region.count { break }  // full: its write edge flushes on and resumes sessions
+        }
+        if outbound.isEmpty && !paused.isEmpty && !resumeScheduled {
+            // Drained without the socket filling up (a sender paused while this thread was
+            // sending): no write edge will come to resume them.
+            resumeScheduled = true
+            pool.engine.schedule { [self] in resumePausedSessions() }
         }
         while messageEndsStart < messageEnds.count && messageEnds[messageEndsStart] <= sentBytesTotal { messageEndsStart += 1 }
         if messageEndsStart > 1024 && messageEndsStart * 2 > messageEnds.count {
             messageEnds.removeFirst(messageEndsStart)
             messageEndsStart = 0
+        }
+    }
+
+    /// Resumes the sessions paused by this connection's high water, if its queue is back under
+    /// half of it (with no lock held while resuming, as `settle` does).
+    private func resumePausedSessions() {
+        let resumable: [UInt64] = sendLock.withLock {
+            resumeScheduled = false
+            guard outbound.count <= pool.highWaterBytes / 2 else { return [] }
+            defer { paused.removeAll() }
+            return paused
+        }
+        for id in resumable { pool.hub.session(id)?.resumeReading() }
+    }
+
+    /// Called holding `sendLock`, before closing the socket or freeing the queue: lets a thread
+    /// that is in `flush` (in one non-blocking send) finish first.
+    private func waitForFlusher() {
+        while flushing {
+            sendLock.unlock()
+            sched_yield()
+            sendLock.lock()
         }
     }
 

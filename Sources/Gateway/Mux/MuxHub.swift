@@ -143,4 +143,7 @@ final class MuxCounters: Sendable {
     let closedNoBackend = StripedCounter()
     /// Backend payloads refused: above the listener's max_frame.
     let oversizedPayloads = StripedCounter()
+    /// Times a session stopped reading its client because its backend connection's queue was
+    /// past high water (resumed once the queue is under half of it).
+    let backendPauses = StripedCounter()
 }
