@@ -194,11 +194,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     private func serviceBackend(_ events: EpollEvents, worker: WorkerContext) {
         if events.contains(.error) && Sockets.pendingError(backendFD) != 0 { return fail() }
         if !toBackend.isEmpty && events.contains(.writable) {
-            guard flush(queue: &toBackend, to: backendFD) else { return fail() }
-            if toBackend.isEmpty && clientReadFinished && !backendWriteShut {
-                Sockets.shutdown(backendFD, .write)
-                backendWriteShut = true
-            }
+            guard flushToBackend() else { return }
             if clientReadPaused && toBackend.count < context.highWaterBytes {
                 clientReadPaused = false
                 if clientGuard.held.isEmpty {
@@ -349,6 +345,17 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         return true
     }
 
+    /// Writes what waits for the backend; once all of it is out and the client has finished,
+    /// passes the end of stream on. False when the session failed (and is closed).
+    private func flushToBackend() -> Bool {
+        guard flush(queue: &toBackend, to: backendFD) else {
+            fail()
+            return false
+        }
+        if toBackend.isEmpty && clientReadFinished && !backendWriteShut { shutdownWrite(backendFD, fromClient: true) }
+        return true
+    }
+
     private func shutdownWrite(_ target: Int32, fromClient: Bool) {
         Sockets.shutdown(target, .write)
         if fromClient { backendWriteShut = true } else { clientWriteShut = true }
@@ -392,10 +399,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     /// (its edges while connecting were passed over).
     private func catchUpClient(worker: WorkerContext) {
         clientEdgesMissed = false
-        guard flush(queue: &toBackend, to: backendFD) else { return fail() }
-        if toBackend.isEmpty && clientReadFinished && !backendWriteShut {
-            shutdownWrite(backendFD, fromClient: true)
-        }
+        guard flushToBackend() else { return }
         if clientReadPaused && toBackend.count < context.highWaterBytes { clientReadPaused = false }
         let now = MonotonicClock.nanoseconds()
         if !clientReadPaused && clientGuard.held.isEmpty { clientGuard.readingResumed(now: now) }
@@ -439,7 +443,8 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                     // Out of fds or memory here, not a backend failure: every server would fail
                     // the same way. The client is closed; at accept the listener pauses on this.
                     exhaustionErrno = error.errno
-                    if clientEdgesMissed { context.exhaustion.report(errno: error.errno) }  // after accept: see ExhaustionNotice
+                    // first_data connects after accept has returned: the listener learns of it here.
+                    if context.connectsOnFirstData { context.exhaustion.report(errno: error.errno) }
                     context.logger.debug("relay \(context.listenerName): no backend socket: \(error)")
                     return fail()
                 }
