@@ -13,8 +13,10 @@ struct Fanout: ParsableCommand {
             --echo broadcasts "!all TEXT" as TEXT). Opens --connections, waits --settle s for the \
             backend to see them, sends the trigger --count times on one more connection, then reads \
             until every waiting connection has --count x --frame-bytes bytes (or --timeout s). \
-            Time runs from the first trigger sent to the last byte read. JSON keys: connections, \
-            complete, frames, seconds, frames_per_sec, first_complete_seconds.
+            Time runs from the first trigger sent to the last byte read. --rounds repeats that on the \
+            same sessions and reports the medians. JSON keys: connections, complete (the fewest of any \
+            round), frames (per round), rounds, seconds, frames_per_sec, first_complete_seconds, \
+            round_seconds.
             """
     )
 
@@ -35,11 +37,14 @@ struct Fanout: ParsableCommand {
     @Option(name: .long, help: "Seconds between opening the sessions and the first trigger.")
     var settle: Double = 1
 
-    @Option(name: .long, help: "Seconds allowed for the whole delivery.")
+    @Option(name: .long, help: "Seconds allowed for each round's delivery.")
     var timeout: Double = 60
 
+    @Option(name: .long, help: "Rounds on the same sessions: each sends --count triggers and waits until every session has them; the figures are the medians.")
+    var rounds: Int = 1
+
     func validate() throws {
-        guard connections >= 1, count >= 1, frameBytes >= 1 else { throw ValidationError("counts must be >= 1") }
+        guard connections >= 1, count >= 1, frameBytes >= 1, rounds >= 1 else { throw ValidationError("counts must be >= 1") }
         guard trigger.utf8.count <= 65535 else { throw ValidationError("--trigger is longer than a u16be frame") }
     }
 
@@ -57,16 +62,55 @@ struct Fanout: ParsableCommand {
         let triggerFD = try Sockets.connectingSocket(to: target, from: nil).fd
         defer { FileDescriptors.close(triggerFD) }
         let frame = [UInt8(trigger.utf8.count >> 8), UInt8(trigger.utf8.count & 0xFF)] + Array(trigger.utf8)
-        let expected = count * frameBytes
-        var received = [Int](repeating: 0, count: connections)
-        var complete = 0
-        var firstCompleteNanoseconds: Int64 = 0
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
         defer { buffer.deallocate() }
         let capacity: Int32 = 1024
         let events = UnsafeMutablePointer<EpollEventRecord>.allocate(capacity: Int(capacity))
         defer { events.deallocate() }
+        let waiting = fds.filter { $0 >= 0 }.count
+        var outcomes: [Round] = []
+        for _ in 0..<rounds {
+            let outcome = try round(fds: fds, triggerFD: triggerFD, frame: frame, epoll: epoll, events: events, capacity: capacity, buffer: buffer)
+            outcomes.append(outcome)
+            if outcome.complete < waiting { break }
+        }
+        let seconds = median(outcomes.map(\.seconds))
+        let frames = outcomes.map(\.frames).min() ?? 0
+        let complete = outcomes.map(\.complete).min() ?? 0
+        if client.json {
+            var json = JSONObject()
+            json.add("connections", waiting)
+            json.add("complete", complete)
+            json.add("frames", frames)
+            json.add("rounds", outcomes.count)
+            json.add("seconds", seconds, decimals: 4)
+            json.add("frames_per_sec", seconds > 0 ? Double(frames) / seconds : 0, decimals: 0)
+            json.add("first_complete_seconds", median(outcomes.map(\.firstCompleteSeconds)), decimals: 4)
+            json.add("round_seconds", outcomes.map { fixed($0.seconds, 4) }.joined(separator: " "))
+            json.add("error_samples", errors.summary)
+            printLine(json.text)
+        } else {
+            printLine("fanout \(client.target): \(complete)/\(waiting) sessions got all \(count) frames; \(frames) frames in \(fixed(seconds, 3)) s = \(Int(Double(frames) / max(seconds, 1e-9))) frames/s (median of \(outcomes.count) rounds)")
+        }
+        if complete < waiting { throw ExitCode(1) }
+    }
 
+    /// What one round saw: sessions that got every frame, frames read, and the times from the
+    /// first trigger sent to the last frame read and to the first session complete.
+    struct Round {
+        var complete: Int
+        var frames: Int
+        var seconds: Double
+        var firstCompleteSeconds: Double
+    }
+
+    /// Sends the triggers, then reads until every waiting session has all its frames.
+    private func round(fds: [Int32], triggerFD: Int32, frame: [UInt8], epoll: Epoll, events: UnsafeMutablePointer<EpollEventRecord>,
+                       capacity: Int32, buffer: UnsafeMutableRawBufferPointer) throws -> Round {
+        let expected = count * frameBytes
+        var received = [Int](repeating: 0, count: fds.count)
+        var complete = 0
+        var firstCompleteNanoseconds: Int64 = 0
         let started = MonotonicClock.nanoseconds()
         try sendAll(triggerFD, frames: frame, times: count, deadline: started + 10_000_000_000)
         let deadline = started + Int64(timeout * 1e9)
@@ -89,22 +133,13 @@ struct Fanout: ParsableCommand {
                 }
             }
         }
-        let seconds = Double(finished - started) / 1e9
-        let frames = received.reduce(0, +) / frameBytes
-        if client.json {
-            var json = JSONObject()
-            json.add("connections", waiting)
-            json.add("complete", complete)
-            json.add("frames", frames)
-            json.add("seconds", seconds, decimals: 4)
-            json.add("frames_per_sec", seconds > 0 ? Double(frames) / seconds : 0, decimals: 0)
-            json.add("first_complete_seconds", Double(firstCompleteNanoseconds) / 1e9, decimals: 4)
-            json.add("error_samples", errors.summary)
-            printLine(json.text)
-        } else {
-            printLine("fanout \(client.target): \(complete)/\(waiting) sessions got all \(count) frames; \(frames) frames in \(fixed(seconds, 3)) s = \(Int(Double(frames) / max(seconds, 1e-9))) frames/s")
-        }
-        if complete < waiting { throw ExitCode(1) }
+        return Round(complete: complete, frames: received.reduce(0, +) / frameBytes, seconds: Double(finished - started) / 1e9,
+                     firstCompleteSeconds: Double(firstCompleteNanoseconds) / 1e9)
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? 0 : sorted[sorted.count / 2]
     }
 
     /// Sends the trigger frame `times` times on a blocking-style loop over the non-blocking socket.

@@ -1001,11 +1001,14 @@ def mux_table(mux):
         row = mux.get(name, {})
         lines.append(f"| {title} | {fmt(row.get('rtt_per_sec'))} | {fmt(row.get('p99_us'), 1)} | {fmt(row.get('gateway_cpu_us_per_rt'), 2)} |")
     lines.append("")
-    broadcast = mux.get("broadcast", {})
-    lines.append(f"Mux / TCP relay: {fmt(mux.get('mux_over_tcp'), 2)}. Broadcast to {broadcast.get('sessions')} "
+    broadcast, burst = mux.get("broadcast", {}), mux.get("broadcast_burst", {})
+    lines.append(f"Mux / TCP relay: {fmt(mux.get('mux_over_tcp'), 2)}. One broadcast to {broadcast.get('sessions')} "
                  f"sessions: {fmt(broadcast.get('frames_per_sec'))} frames/s "
-                 f"({'complete' if broadcast.get('complete') else 'INCOMPLETE'}; the last session had every frame "
-                 f"{fmt(broadcast.get('seconds'), 3)} s after the first trigger); "
+                 f"({'complete' if broadcast.get('complete') else 'INCOMPLETE'}; the last session had it "
+                 f"{fmt(broadcast.get('seconds'), 4)} s after the trigger, median of {broadcast.get('rounds')}); "
+                 f"bursts of {burst.get('broadcasts')}: {fmt(burst.get('frames_per_sec'))} frames/s "
+                 f"({'complete' if burst.get('complete') else 'INCOMPLETE'}, the last frame {fmt(burst.get('seconds'), 4)} s "
+                 f"after the first trigger); "
                  f"idle RSS {fmt(mux.get('idle_rss_bytes_per_session'))} B per mux session.")
     lines.append("")
     return lines
@@ -1314,7 +1317,7 @@ def run_mux(bench, results):
         log(f"  mux_bench.py failed: {data.get('failure')}")
         return True
     log(f"mux: tcp {fmt(data['tcp']['rtt_per_sec'])} rt/s, mux {fmt(data['mux']['rtt_per_sec'])} rt/s, "
-        f"broadcast {fmt(data['broadcast']['frames_per_sec'])} frames/s")
+        f"broadcast {fmt(data['broadcast']['frames_per_sec'])} frames/s, bursts {fmt(data['broadcast_burst']['frames_per_sec'])} frames/s")
     return False
 
 
