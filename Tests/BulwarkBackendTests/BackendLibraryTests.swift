@@ -45,11 +45,13 @@ struct RunningBackend {
 }
 
 /// Two workers and a mux listener "chat" (u16be) on 127.0.0.1:0 in front of `backend`.
-func muxConfig(backend: SocketAddress, connections: Int, serverLines: String = "") throws -> GatewayConfig {
+func muxConfig(backend: SocketAddress, connections: Int, serverLines: String = "", guardLines: String = "") throws -> GatewayConfig {
     try ConfigParser.parse(text: """
         [server]
         workers = 2
         \(serverLines)
+        [guard]
+        \(guardLines)
         [[listener]]
         name = "chat"
         bind = "127.0.0.1:0"

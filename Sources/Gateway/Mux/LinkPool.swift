@@ -125,7 +125,25 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
     /// Acts on what a link's handler found: backend messages, sessions to re-bind, sessions to
     /// resume. Runs with no lock held.
     func settle(_ aftermath: BackendLink.Aftermath, from link: BackendLink, worker: WorkerContext?) {
-        for message in aftermath.messages { dispatch(message, from: link) }
+        let messages = aftermath.messages
+        var index = 0
+        while index < messages.count {
+            guard let (target, payload) = PushTarget.of(messages[index]),
+                  index + 1 < messages.count, PushTarget.of(messages[index + 1])?.target == target else {
+                dispatch(messages[index], from: link)
+                index += 1
+                continue
+            }
+            // Two or more pushes in a row to the same recipients: one send per recipient.
+            let batch = PushBatch()
+            batch.append(payload)
+            index += 1
+            while index < messages.count, let (next, payload) = PushTarget.of(messages[index]), next == target, batch.canTake(payload) {
+                batch.append(payload)
+                index += 1
+            }
+            push(batch, to: target)
+        }
         for id in aftermath.orphans { hub.session(id)?.linkLost(link) }
         for id in aftermath.resumable { hub.session(id)?.resumeReading() }
     }
@@ -145,13 +163,27 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
         case .leave(let session, let channel):
             if !hub.leave(session, channel: channel) { hub.counters.unknownSession.increment() }
         case .publish(let channel, let payload):
-            for member in hub.members(of: channel) { member.deliver(payload) }
+            Fanout.run(hub.members(of: channel), engine: engine) { $0.deliver(payload) }
         case .broadcast(let listener, let payload):
-            for member in hub.sessions(of: listener) { member.deliver(payload) }
+            Fanout.run(hub.sessions(of: listener), engine: engine) { $0.deliver(payload) }
         case .error(let text):
             logFailure("backend \(name): \(link.server) says: \(text)")
         case .helloAck, .ping, .pong:
             break  // the handshake and heartbeats are the link's own
+        }
+    }
+
+    private func push(_ batch: PushBatch, to target: PushTarget) {
+        switch target {
+        case .session(let session):
+            guard let recipient = hub.session(session) else { return hub.counters.unknownSession.add(batch.payloads.count) }
+            recipient.deliver(batch)
+        case .channel(let channel):
+            batch.frameForEveryFraming()
+            Fanout.run(hub.members(of: channel), engine: engine) { $0.deliver(batch) }
+        case .listener(let listener):
+            batch.frameForEveryFraming()
+            Fanout.run(hub.sessions(of: listener), engine: engine) { $0.deliver(batch) }
         }
     }
 

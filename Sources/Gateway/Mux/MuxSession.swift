@@ -202,40 +202,62 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     /// A payload for this client: framed and sent, or queued behind what waits; a client whose
     /// queue passes max_send_buffer is closed (SysGuard).
     func deliver(_ payload: [UInt8]) {
+        lock.withLock { deliverLocked(payload) }
+    }
+
+    /// Consecutive pushes to this client (PushBatch), framed once for the listener's framing,
+    /// in one send. A batch with a payload over max_frame goes payload by payload, so that only
+    /// that one is refused.
+    func deliver(_ batch: PushBatch) {
         lock.withLock {
             guard !closed else { return }
-            guard payload.count <= context.limits.maxFrameBytes else {
-                mux.hub.counters.oversizedPayloads.increment()
+            guard batch.largestPayload <= context.limits.maxFrameBytes else {
+                for payload in batch.payloads { deliverLocked(payload) }
                 return
             }
-            bytesOut += payload.count
-            timers?.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
-            // Framing before and after, the payload between: one sendmsg when nothing waits.
-            let sentOK: Bool = payload.withUnsafeBytes { body in
-                FrameSplitter.withFraming(mux.framing, payloadCount: payload.count) { before, after in
-                    var written = 0
-                    if toClient.isEmpty {
-                        let outcome = Result { () throws(SystemError) in try Sockets.send(clientFD, before, body, after) }
-                        guard case .success(let sent) = outcome else { return false }
-                        if case .transferred(let count) = sent { written = count }
-                    }
-                    // What the socket did not take waits, in order.
-                    func keep(_ part: UnsafeRawBufferPointer) {
-                        let skip = min(written, part.count)
-                        written -= skip
-                        if skip < part.count { toClient.append(UnsafeRawBufferPointer(rebasing: part[skip...]), pool: context.pool) }
-                    }
-                    keep(before)
-                    keep(body)
-                    keep(after)
-                    return true
-                }
+            bytesOut += batch.payloadBytes
+            timers?.touch(now: MonotonicClock.nanoseconds())
+            let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+            batch.bytes(framedBy: mux.framing).withUnsafeBytes { sendOrQueue(empty, $0, empty) }
+        }
+    }
+
+    private func deliverLocked(_ payload: [UInt8]) {
+        guard !closed else { return }
+        guard payload.count <= context.limits.maxFrameBytes else {
+            mux.hub.counters.oversizedPayloads.increment()
+            return
+        }
+        bytesOut += payload.count
+        timers?.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
+        // Framing before and after, the payload between: one sendmsg when nothing waits.
+        payload.withUnsafeBytes { body in
+            FrameSplitter.withFraming(mux.framing, payloadCount: payload.count) { before, after in
+                sendOrQueue(before, body, after)
             }
-            guard sentOK else { return close(.clientError, notifyBackend: true) }
-            if toClient.count > context.limits.maxSendBufferBytes && context.limits.bufferMode == .enforce {
-                context.guardRuntime.counters.countClose(.sendBuffer)
-                close(.limit, notifyBackend: true)
-            }
+        }
+    }
+
+    /// Sends the three parts with one sendmsg when nothing waits, and queues what the socket
+    /// did not take, in order; closes the client on a send error or past max_send_buffer.
+    private func sendOrQueue(_ before: UnsafeRawBufferPointer, _ body: UnsafeRawBufferPointer, _ after: UnsafeRawBufferPointer) {
+        var written = 0
+        if toClient.isEmpty {
+            let outcome = Result { () throws(SystemError) in try Sockets.send(clientFD, before, body, after) }
+            guard case .success(let sent) = outcome else { return close(.clientError, notifyBackend: true) }
+            if case .transferred(let count) = sent { written = count }
+        }
+        func keep(_ part: UnsafeRawBufferPointer) {
+            let skip = min(written, part.count)
+            written -= skip
+            if skip < part.count { toClient.append(UnsafeRawBufferPointer(rebasing: part[skip...]), pool: context.pool) }
+        }
+        keep(before)
+        keep(body)
+        keep(after)
+        if toClient.count > context.limits.maxSendBufferBytes && context.limits.bufferMode == .enforce {
+            context.guardRuntime.counters.countClose(.sendBuffer)
+            close(.limit, notifyBackend: true)
         }
     }
 
