@@ -39,6 +39,8 @@ final class BurstHandler: SessionHandler {
     /// over the workers), so the bursts are delivered in parallel and batched per client. Every
     /// client must see exactly the pushes meant for it, in the order the backend sent them.
     @Test func aBurstOfPushesReachesEveryClientWholeAndInOrder() throws {
+        // 1,100 sessions hold about 3,300 fds in this process (client, gateway side, timerfd).
+        _ = try? ProcessFacts.raiseOpenFileLimit(to: 1 << 20)
         let handler = BurstHandler()
         let backend = try RunningBackend(handler: handler)
         defer { backend.stop() }
@@ -52,12 +54,12 @@ final class BurstHandler: SessionHandler {
         var first: BlockingSocket?
         #expect(eventually {
             first = try? BlockingSocket.connect(to: address)
-            return eventually(timeoutMilliseconds: 200) { handler.opened.withLock { $0 } == 1 }
+            return eventually(timeoutMilliseconds: 200) { handler.opened.withLock { $0 } >= 1 }
         })
         let sessionCount = 1100
         let clients = try [#require(first)] + (1..<sessionCount).map { _ in try BlockingSocket.connect(to: address) }
         defer { for client in clients { client.close() } }
-        #expect(eventually(timeoutMilliseconds: 10_000) { handler.opened.withLock { $0 } == sessionCount },
+        #expect(eventually(timeoutMilliseconds: 10_000) { handler.opened.withLock { $0 } >= sessionCount },
                 "the backend saw \(handler.opened.withLock { $0 }) sessions open")
         try clients[0].sendAll([0, 2] + Array("go".utf8))
         func readFrame(_ client: BlockingSocket) throws -> String {
