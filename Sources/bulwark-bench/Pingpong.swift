@@ -210,7 +210,13 @@ final class PingpongWorker: LoadWorker, @unchecked Sendable {  // @unchecked: us
             do {
                 let outcome: IOOutcome
                 if connection.sent < header.count {
-                    outcome = try header[connection.sent...].withUnsafeBytes { bytes throws(SystemError) in try Sockets.send(connection.fd, from: bytes) }
+                    // Header and payload in one sendmsg: one segment per message, as a real
+                    // client sends a frame (two sends would cost the gateway a second read and
+                    // an ACK of its own for every message).
+                    let piece = pattern.slice(at: connection.patternOffset, count: size - header.count)
+                    outcome = try header[connection.sent...].withUnsafeBytes { bytes throws(SystemError) in
+                        try Sockets.send(connection.fd, bytes, piece, UnsafeRawBufferPointer(start: nil, count: 0))
+                    }
                 } else {
                     let piece = pattern.slice(at: connection.patternOffset + connection.sent - header.count, count: size - connection.sent)
                     outcome = try Sockets.send(connection.fd, from: piece)
