@@ -53,6 +53,9 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     /// A thread is in `flush`, sending from the queue's head with `sendLock` let go; under
     /// `sendLock`. Closing the socket or freeing the queue waits for it (`waitForFlusher`).
     private var flushing = false
+    /// A write edge came while a thread was in `flush` (under `sendLock`): the flusher, if its
+    /// send came back short, tries once more instead of waiting for an edge already spent.
+    private var writableWhileFlushing = false
     /// A job is scheduled to resume the paused sessions (`resumePausedSessions`).
     private var resumeScheduled = false
     private(set) var state = State.down
@@ -313,8 +316,9 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
         if events.contains(.error) && Sockets.pendingError(fd) != 0 { return die("socket error", &aftermath) }
         if events.contains(.writable) {
             let failed: Bool = sendLock.withLock {
-                waitForFlusher()  // its send may have been cut short: this edge is for what it left
-                if !outbound.isEmpty { flush() }
+                // A thread in `flush` is sending: leave it a note (its send may come back short,
+                // and this edge is for what it left) rather than wait for it.
+                if flushing { writableWhileFlushing = true } else if !outbound.isEmpty { flush() }
                 if outbound.count <= pool.highWaterBytes / 2 && !paused.isEmpty {
                     aftermath.resumable = paused
                     paused.removeAll()
@@ -473,6 +477,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private func flush() {
         guard fd >= 0, !sendFailed, !flushing else { return }
         flushing = true
+        writableWhileFlushing = false
         defer { flushing = false }
         let socket = fd  // closed only once this flush is over (waitForFlusher)
         while !outbound.isEmpty {
@@ -489,7 +494,10 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
             if case .transferred(let count) = outcome { written = count }
             outbound.consume(written, pool: pool.buffers)
             sentBytesTotal += written
-            if written < region.count { break }  // full: its write edge flushes on and resumes sessions
+            if written < region.count {
+                guard writableWhileFlushing else { break }  // full: its write edge flushes on and resumes sessions
+                writableWhileFlushing = false  // room came back during that send: its edge is ours
+            }
         }
         if outbound.isEmpty && !paused.isEmpty && !resumeScheduled {
             // Drained without the socket filling up (a sender paused while this thread was
