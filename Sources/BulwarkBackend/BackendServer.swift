@@ -1,4 +1,5 @@
 import BulwarkSys
+import Glibc
 import MuxProtocol
 import Synchronization
 
@@ -31,11 +32,24 @@ public struct Session: Sendable, Hashable {
 
 /// Listens for gateways and speaks the backend side of docs/protocol.md: the handshake,
 /// heartbeats (PING when idle, PONG to every PING, closing a gateway silent for 3 heartbeats),
-/// and the session messages, handed to `handler`. One thread per gateway connection (a backend
-/// has a few: `connections` per gateway).
-public final class BackendServer: @unchecked Sendable {  // @unchecked: `listenFD` is set in init and closed once in stop()
+/// and the session messages, handed to `handler`.
+///
+/// One event loop serves every gateway connection, on the thread that calls `run()`: one epoll,
+/// edge-triggered, each socket read until it is empty, and the answers to one read written
+/// together. A busy backend so never sleeps between messages, and a gateway's burst costs one
+/// wake-up, not one per connection (a thread per connection costs a sleep and a wake-up for
+/// nearly every message). Handlers run on that thread: one that would block hands the work to
+/// its own threads and answers later with `Session.send`, which any thread may call.
+public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop's state belongs to the thread in run(); `stopping` is atomic; `epoll` and `listenFD` are set in init
+    private static let listenerToken = UInt64.max
+    private static let eventCapacity: Int32 = 64
+    private static let scratchBytes = 65_536
+    /// How often run() checks heartbeats (and retries accepts a full fd table refused).
+    private static let sweepNanoseconds: Int64 = 100_000_000
+
     private let handler: any SessionHandler
     private let listenFD: Int32
+    private let epoll: Epoll
     public let address: SocketAddress
     private let stopping = Atomic<Bool>(false)
 
@@ -44,142 +58,77 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: `listenF
         self.handler = handler
         listenFD = try Sockets.listeningSocket(at: listen, backlog: 128)
         address = (try? Sockets.localAddress(listenFD)) ?? listen
+        do {
+            epoll = try Epoll()
+            try epoll.add(listenFD, events: [.readable, .edgeTriggered], data: Self.listenerToken)
+        } catch {
+            FileDescriptors.close(listenFD)
+            throw error
+        }
     }
 
-    /// Accepts gateways until stop(); each gets its own thread.
+    /// Serves gateways until stop(), then closes every gateway connection (their sessions
+    /// get `closed`) and the listening socket.
     public func run() {
+        var connections: [Int32: GatewayConnection] = [:]
+        let events = UnsafeMutablePointer<EpollEventRecord>.allocate(capacity: Int(Self.eventCapacity))
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchBytes, alignment: 16)
+        defer {
+            for connection in connections.values { connection.finish() }
+            FileDescriptors.close(listenFD)
+            epoll.close()
+            events.deallocate()
+            scratch.deallocate()
+        }
+        var lastSweep = MonotonicClock.nanoseconds()
         while !stopping.load(ordering: .relaxed) {
-            guard !Poll.readable([listenFD], timeoutMilliseconds: 200).isEmpty else { continue }
-            while case .accepted(let fd)? = try? Sockets.accept4(listenFD) {
-                let connection = GatewayConnection(fd: fd, handler: handler)
-                (try? NativeThread.start(name: "gateway-conn") { connection.serve() })?.detach()
+            let count = (try? epoll.wait(into: events, capacity: Self.eventCapacity, timeoutMilliseconds: 100)) ?? 0
+            for index in 0..<count {
+                let token = events[index].token
+                if token == Self.listenerToken {
+                    acceptAll(into: &connections)
+                    continue
+                }
+                let fd = Int32(truncatingIfNeeded: token)
+                guard let connection = connections[fd] else { continue }
+                if !connection.service(events[index].readiness, scratch: scratch) {
+                    connections.removeValue(forKey: fd)
+                    connection.finish()
+                }
+            }
+            let now = MonotonicClock.nanoseconds()
+            if now - lastSweep >= Self.sweepNanoseconds {
+                lastSweep = now
+                for (fd, connection) in connections where !connection.keepAlive(now: now) {
+                    connections.removeValue(forKey: fd)
+                    connection.finish()
+                }
+                acceptAll(into: &connections)
             }
         }
     }
 
+    /// Ends run() within about 100 ms.
     public func stop() {
         stopping.store(true, ordering: .relaxed)
     }
-}
 
-/// One connection from a gateway.
-public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `output` and `closed` are only touched while holding `writeLock`; the rest belongs to the serving thread
-    private let fd: Int32
-    private let handler: any SessionHandler
-    private let writeLock = PthreadLock()
-    private var closed = false
-    private var lastSentNanoseconds = MonotonicClock.nanoseconds()
-    /// The gateway's name and node id, from its HELLO.
-    public private(set) var gatewayName = ""
-    public private(set) var nodeID: UInt16 = 0
-
-    init(fd: Int32, handler: any SessionHandler) {
-        self.fd = fd
-        self.handler = handler
-    }
-
-    /// Sends one message (from any thread); dropped once the connection is closed.
-    public func send(_ message: BackendMessage) {
-        var bytes: [UInt8] = []
-        message.encode(into: &bytes)
-        writeLock.withLock {
-            guard !closed else { return }
-            lastSentNanoseconds = MonotonicClock.nanoseconds()
-            if !writeAll(bytes) { closed = true }
-        }
-    }
-
-    /// Sends several messages with one write, in order (from any thread): fewer syscalls on
-    /// both sides, and consecutive pushes to the same recipients reach each client in one send.
-    public func send(contentsOf messages: [BackendMessage]) {
-        var bytes: [UInt8] = []
-        for message in messages { message.encode(into: &bytes) }
-        writeLock.withLock {
-            guard !closed else { return }
-            lastSentNanoseconds = MonotonicClock.nanoseconds()
-            if !writeAll(bytes) { closed = true }
-        }
-    }
-
-    /// PUBLISH: a payload to every session in `channel` (on this gateway).
-    public func publish(_ payload: [UInt8], to channel: String) { send(.publish(channel: channel, payload: payload)) }
-    /// BROADCAST: a payload to every session of `listener` (empty: every mux listener).
-    public func broadcast(_ payload: [UInt8], listener: String = "") { send(.broadcast(listener: listener, payload: payload)) }
-
-    /// The non-blocking socket written to completion, waiting with poll when it is full.
-    private func writeAll(_ bytes: [UInt8]) -> Bool {
-        var offset = 0
-        while offset < bytes.count {
-            let outcome = bytes[offset...].withUnsafeBytes { raw in Result { () throws(SystemError) in try Sockets.send(fd, from: raw) } }
-            switch outcome {
-            case .success(.transferred(let count)): offset += count
-            case .success(.wouldBlock): _ = Poll.writable([fd], timeoutMilliseconds: 1000)
-            default: return false
-            }
-        }
-        return true
-    }
-
-    func serve() {
-        var buffer = MessageBuffer()
-        var scratch = [UInt8](repeating: 0, count: 65_536)
-        var sessions: [UInt64: Session] = [:]
-        var heartbeatNanoseconds: Int64 = 5_000_000_000
-        var lastReceived = MonotonicClock.nanoseconds()
-        var greeted = false
-        defer {
-            writeLock.withLock { closed = true }
-            FileDescriptors.close(fd)
-            for session in sessions.values { handler.closed(session, reason: .unspecified) }
-        }
+    private func acceptAll(into connections: inout [Int32: GatewayConnection]) {
         while true {
-            let now = MonotonicClock.nanoseconds()
-            if greeted && now - lastReceived >= 3 * heartbeatNanoseconds { return }  // the gateway is gone
-            if greeted && writeLock.withLock({ now - lastSentNanoseconds }) >= heartbeatNanoseconds { send(.ping(nonce: UInt64(now))) }
-            guard !Poll.readable([fd], timeoutMilliseconds: Int32(min(heartbeatNanoseconds / 2_000_000, 1000))).isEmpty else { continue }
-            let outcome = scratch.withUnsafeMutableBytes { raw in Result { () throws(SystemError) in try Sockets.receive(fd, into: raw) } }
-            guard case .success(let received) = outcome else { return }
-            switch received {
-            case .wouldBlock: continue
-            case .endOfStream: return
-            case .transferred(let count):
-                lastReceived = MonotonicClock.nanoseconds()
-                buffer.append(scratch[..<count])
+            let outcome: AcceptOutcome
+            do { outcome = try Sockets.accept4(listenFD) } catch {
+                if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
+                return  // a full fd table, say: the sweep retries
             }
+            guard case .accepted(let fd) = outcome else { return }
+            Sockets.setNoDelay(fd)
             do {
-                while let message = try buffer.nextGatewayMessage() {
-                    switch message {
-                    case .hello(let version, let node, let heartbeat, let name):
-                        guard version == ProtocolLimits.version else {
-                            send(.error(text: "version \(version) is not supported; this backend speaks \(ProtocolLimits.version)"))
-                            return
-                        }
-                        gatewayName = name
-                        nodeID = node
-                        heartbeatNanoseconds = max(100_000_000, Int64(heartbeat) * 1_000_000)
-                        greeted = true
-                        send(.helloAck(version: ProtocolLimits.version))
-                    case _ where !greeted:
-                        return  // anything before HELLO: not a gateway
-                    case .open(let id, let reattach, let client, let listener):
-                        let session = Session(id: id, gateway: self)
-                        sessions[id] = session
-                        handler.opened(session, client: client, listener: listener, reattached: reattach)
-                    case .data(let id, let payload):
-                        handler.received(payload, from: sessions[id] ?? Session(id: id, gateway: self))
-                    case .close(let id, let reason):
-                        let session = sessions.removeValue(forKey: id) ?? Session(id: id, gateway: self)
-                        handler.closed(session, reason: reason)
-                    case .ping(let nonce):
-                        send(.pong(nonce: nonce))
-                    case .pong:
-                        break
-                    }
-                }
+                try epoll.add(fd, events: [.readable, .writable, .readHangup, .edgeTriggered], data: UInt64(UInt32(bitPattern: fd)))
             } catch {
-                send(.error(text: "malformed message: \(error)"))
-                return
+                FileDescriptors.close(fd)
+                continue
             }
+            connections[fd] = GatewayConnection(fd: fd, handler: handler)
         }
     }
 }
