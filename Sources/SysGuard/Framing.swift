@@ -20,6 +20,15 @@ public enum Framing: String, CaseIterable, Sendable {
         case .stream, .line: 0
         }
     }
+
+    /// The largest payload the header can announce: a larger one cannot be framed at all.
+    public var maxPayloadBytes: Int {
+        switch self {
+        case .u16be: Int(UInt16.max)
+        case .u32be: Int(UInt32.max)
+        case .stream, .line: Int.max
+        }
+    }
 }
 
 /// Why a frame can never be accepted; the connection is closed at once.

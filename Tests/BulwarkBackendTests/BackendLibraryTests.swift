@@ -79,6 +79,9 @@ final class RecordingHandler: SessionHandler {
         if text.hasPrefix("join ") {
             session.join(String(text.dropFirst(5)))
             session.send("joined")
+        } else if text.hasPrefix("big "), let count = Int(text.dropFirst(4)) {
+            session.send([UInt8](repeating: UInt8(ascii: "x"), count: count))
+            session.send("after big")
         } else if text.hasPrefix("say ") {
             session.gateway.publish(Array(text.dropFirst(4).utf8), to: "room")
         } else {
@@ -128,6 +131,40 @@ final class RecordingHandler: SessionHandler {
         let events = handler.events.withLock { $0 }
         #expect(events.contains("open chat [127, 0, 0, 1] reattach=false"))
         #expect(events.firstIndex(of: "data hello")! < events.firstIndex(of: "close clientClosed")!)
+    }
+}
+
+@Suite(.serialized) struct OversizedPushTests {
+    /// u16be with the default max_frame (64 KiB = 65,536 bytes): a 65,536-byte payload from the
+    /// backend cannot be framed (its header would say 0), so it is refused and counted like one
+    /// over max_frame; 65,535 bytes goes through; the client stays connected either way.
+    @Test func aPayloadTheU16HeaderCannotSayIsRefusedAndCounted() throws {
+        let backend = try RunningBackend(handler: RecordingHandler())
+        defer { backend.stop() }
+        let gateway = try InProcessGateway(config: try muxConfig(backend: backend.address, connections: 1))
+        defer { gateway.stop() }
+        let runtime = gateway.runtime
+        func frame(_ text: String) -> [UInt8] { [UInt8(text.utf8.count >> 8), UInt8(text.utf8.count & 0xFF)] + Array(text.utf8) }
+        func readFrame(_ client: BlockingSocket) throws -> [UInt8] {
+            let header = try client.receiveExactly(2)
+            return try client.receiveExactly(Int(header[0]) << 8 | Int(header[1]))
+        }
+        var opened: BlockingSocket?
+        #expect(eventually {
+            guard let client = try? BlockingSocket.connect(to: runtime.listeners[0].address), (try? client.sendAll(frame("hello"))) != nil,
+                  (try? readFrame(client)) == Array("echo: hello".utf8) else { return false }
+            opened = client
+            return true
+        })
+        let client = try #require(opened)
+        try client.sendAll(frame("big 65536"))
+        #expect(try readFrame(client) == Array("after big".utf8), "the unframeable payload is skipped, not sent behind a 0 header")
+        try client.sendAll(frame("big 65535"))
+        #expect(try readFrame(client).count == 65_535)
+        #expect(try readFrame(client) == Array("after big".utf8))
+        let counters = Dictionary(uniqueKeysWithValues: runtime.muxCounters.map { ($0.name, $0.value) })
+        #expect(counters["oversized_payloads"] == 1)
+        client.close()
     }
 }
 

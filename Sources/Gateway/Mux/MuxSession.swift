@@ -211,7 +211,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     func deliver(_ batch: PushBatch) {
         lock.withLock {
             guard !closed else { return }
-            guard batch.largestPayload <= context.limits.maxFrameBytes else {
+            guard batch.largestPayload <= maxPushedPayloadBytes else {
                 for payload in batch.payloads { deliverLocked(payload) }
                 return
             }
@@ -222,9 +222,13 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         }
     }
 
+    /// max_frame, and what the framing's header can say: with u16be and a max_frame over 64 KiB
+    /// a 65,536-byte payload would otherwise go out behind a header that says 0.
+    private var maxPushedPayloadBytes: Int { min(context.limits.maxFrameBytes, mux.framing.maxPayloadBytes) }
+
     private func deliverLocked(_ payload: [UInt8]) {
         guard !closed else { return }
-        guard payload.count <= context.limits.maxFrameBytes else {
+        guard payload.count <= maxPushedPayloadBytes else {
             mux.hub.counters.oversizedPayloads.increment()
             return
         }
