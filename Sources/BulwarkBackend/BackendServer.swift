@@ -3,8 +3,10 @@ import Glibc
 import MuxProtocol
 import Synchronization
 
-/// What a backend does with the sessions gateways open. Called on the thread of the gateway
-/// connection the message came on; a session's calls come in its order.
+/// What a backend does with the sessions gateways open. Called on the server's event-loop
+/// thread (the one in `BackendServer.run()`); a session's calls come in its order. A call that
+/// blocks holds every gateway connection of the server: no reads, no heartbeats (the gateways
+/// drop their connections after 3 missed heartbeats), so hand slow work to other threads.
 public protocol SessionHandler: Sendable {
     func opened(_ session: Session, client: ClientEndpoint, listener: String, reattached: Bool)
     func received(_ payload: [UInt8], from session: Session)
@@ -39,8 +41,10 @@ public struct Session: Sendable, Hashable {
 /// together. A busy backend so never sleeps between messages, and a gateway's burst costs one
 /// wake-up, not one per connection (a thread per connection costs a sleep and a wake-up for
 /// nearly every message). Handlers run on that thread: one that would block hands the work to
-/// its own threads and answers later with `Session.send`, which any thread may call.
-public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop's state belongs to the thread in run(); `stopping` is atomic; `epoll` and `listenFD` are set in init
+/// its own threads and answers later with `Session.send`, which any thread may call. A gateway
+/// that reads too slowly stops being read (see GatewayConnection's high water), and one that
+/// keeps its socket full gets 16 reads per turn, so the others are served too.
+public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop's state belongs to the thread in run(); `stopping` and `started` are atomic; `epoll` and `listenFD` are set in init
     private static let listenerToken = UInt64.max
     private static let eventCapacity: Int32 = 64
     private static let scratchBytes = 65_536
@@ -52,6 +56,8 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop
     private let epoll: Epoll
     public let address: SocketAddress
     private let stopping = Atomic<Bool>(false)
+    /// run() went: a second call would close the fds again, which may by then be others'.
+    private let started = Atomic<Bool>(false)
 
     /// Binds now (port 0: the kernel picks one; read `address`).
     public init(listen: SocketAddress, handler: any SessionHandler) throws(SystemError) {
@@ -68,9 +74,12 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop
     }
 
     /// Serves gateways until stop(), then closes every gateway connection (their sessions
-    /// get `closed`) and the listening socket.
+    /// get `closed`) and the listening socket. Once per server: a second call returns at once.
     public func run() {
+        guard !started.exchange(true, ordering: .relaxed) else { return }
         var connections: [Int32: GatewayConnection] = [:]
+        /// Connections that hit the read cap with data left: served again before sleeping.
+        var moreToRead: [Int32] = []
         let events = UnsafeMutablePointer<EpollEventRecord>.allocate(capacity: Int(Self.eventCapacity))
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.scratchBytes, alignment: 16)
         defer {
@@ -80,28 +89,44 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop
             events.deallocate()
             scratch.deallocate()
         }
+        func serve(_ fd: Int32, _ readiness: EpollEvents) {
+            guard let connection = connections[fd] else { return }
+            switch connection.service(readiness, scratch: scratch) {
+            case .done: break
+            case .moreToRead: if !moreToRead.contains(fd) { moreToRead.append(fd) }
+            case .closed:
+                connections.removeValue(forKey: fd)
+                connection.finish()
+            }
+        }
         var lastSweep = MonotonicClock.nanoseconds()
         while !stopping.load(ordering: .relaxed) {
-            let count = (try? epoll.wait(into: events, capacity: Self.eventCapacity, timeoutMilliseconds: 100)) ?? 0
+            let timeout: Int32 = moreToRead.isEmpty ? 100 : 0
+            let count = (try? epoll.wait(into: events, capacity: Self.eventCapacity, timeoutMilliseconds: timeout)) ?? 0
             for index in 0..<count {
                 let token = events[index].token
                 if token == Self.listenerToken {
                     acceptAll(into: &connections)
-                    continue
-                }
-                let fd = Int32(truncatingIfNeeded: token)
-                guard let connection = connections[fd] else { continue }
-                if !connection.service(events[index].readiness, scratch: scratch) {
-                    connections.removeValue(forKey: fd)
-                    connection.finish()
+                } else {
+                    serve(Int32(truncatingIfNeeded: token), events[index].readiness)
                 }
             }
+            let again = moreToRead
+            moreToRead.removeAll(keepingCapacity: true)
+            for fd in again { serve(fd, .readable) }
             let now = MonotonicClock.nanoseconds()
             if now - lastSweep >= Self.sweepNanoseconds {
+                // Much later than planned: a handler blocked the loop, and what the gateways
+                // sent meanwhile may still be unread, so silence is not judged this round.
+                let onTime = now - lastSweep < 3 * Self.sweepNanoseconds
                 lastSweep = now
-                for (fd, connection) in connections where !connection.keepAlive(now: now) {
-                    connections.removeValue(forKey: fd)
-                    connection.finish()
+                for (fd, connection) in connections {
+                    if !connection.keepAlive(now: now, judgeSilence: onTime) {
+                        connections.removeValue(forKey: fd)
+                        connection.finish()
+                    } else if connection.readPaused {
+                        serve(fd, .writable)  // resumes reading if its output drained without an edge
+                    }
                 }
                 acceptAll(into: &connections)
             }

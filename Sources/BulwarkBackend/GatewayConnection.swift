@@ -1,12 +1,19 @@
 import BulwarkSys
+import Glibc
 import MuxProtocol
 
 /// One connection from a gateway. Its reading side belongs to the server's event loop; any
 /// thread may send.
-public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `output`, `outputHead`, `corked`, `closed` and `lastSentNanoseconds` are only touched while holding `writeLock`; the rest belongs to the event loop
+public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `output`, `outputHead`, `corked`, `corkingThread`, `closed` and `lastSentNanoseconds` are only touched while holding `writeLock`; the rest belongs to the event loop
     /// Unsent bytes past this mean the gateway stopped reading: the connection is closed
     /// rather than buffered without bound.
     private static let maxPendingBytes = 64 << 20
+    /// Unsent bytes past this pause reading from the gateway (its link queue then fills and it
+    /// pauses the sessions bound to it); reading resumes once they are under `lowWaterBytes`.
+    private static let highWaterBytes = 4 << 20
+    private static let lowWaterBytes = 1 << 20
+    /// Reads per event: a gateway that keeps a socket full cannot hold the loop from the others.
+    static let readsPerTurn = 16
 
     private let fd: Int32
     private let handler: any SessionHandler
@@ -16,9 +23,11 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     /// allocates nothing once warm.
     private var output: [UInt8] = []
     private var outputHead = 0
-    /// The loop is handing one read's messages to the handler: what is sent meanwhile waits in
-    /// `output` and goes out with one write when that batch is done (`uncork`).
+    /// The loop is handing one read's messages to the handler: what the handler sends waits in
+    /// `output` and goes out with one write when that batch is done. Only the loop's own sends
+    /// wait; another thread's send writes at once (all of `output`, so order holds).
     private var corked = false
+    private var corkingThread = pthread_self()
     private var lastSentNanoseconds = MonotonicClock.nanoseconds()
 
     // The event loop's own state.
@@ -27,6 +36,8 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     private var heartbeatNanoseconds: Int64 = 5_000_000_000
     private var lastReceivedNanoseconds = MonotonicClock.nanoseconds()
     private var greeted = false
+    /// Reading stopped: `output` passed high water (see `highWaterBytes`).
+    private(set) var readPaused = false
 
     /// The gateway's name and node id, from its HELLO.
     public private(set) var gatewayName = ""
@@ -43,7 +54,7 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
         writeLock.withLock {
             guard !closed else { return }
             message.encode(into: &output)
-            if !corked { writeOutputLocked() }
+            if !heldByCork { writeOutputLocked() }
         }
     }
 
@@ -53,9 +64,15 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
         writeLock.withLock {
             guard !closed else { return }
             for message in messages { message.encode(into: &output) }
-            if !corked { writeOutputLocked() }
+            if !heldByCork { writeOutputLocked() }
         }
     }
+
+    /// Under `writeLock`: this send is the loop's, made while it is corked.
+    private var heldByCork: Bool { corked && pthread_equal(corkingThread, pthread_self()) != 0 }
+
+    /// Unsent bytes (from any thread).
+    var pendingBytes: Int { writeLock.withLock { output.count - outputHead } }
 
     /// PUBLISH: a payload to every session in `channel` (on this gateway).
     public func publish(_ payload: [UInt8], to channel: String) { send(.publish(channel: channel, payload: payload)) }
@@ -83,7 +100,8 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
                 return fail()
             }
         }
-        output.removeAll(keepingCapacity: true)
+        // Drained: keep the storage for the next answers, unless a burst left it large.
+        if output.capacity > Self.lowWaterBytes { output = [] } else { output.removeAll(keepingCapacity: true) }
         outputHead = 0
     }
 
@@ -98,37 +116,51 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
 
     // MARK: the event loop's side
 
-    /// One epoll event; false once the connection is over (the loop then calls `finish`).
-    func service(_ readiness: EpollEvents, scratch: UnsafeMutableRawBufferPointer) -> Bool {
-        let failed: Bool = writeLock.withLock {
+    enum ServiceOutcome { case done, moreToRead, closed }
+
+    /// One epoll event (or another turn after `.moreToRead`). `.moreToRead`: the read cap was
+    /// reached with data still there, so the loop serves the others and comes back.
+    func service(_ readiness: EpollEvents, scratch: UnsafeMutableRawBufferPointer) -> ServiceOutcome {
+        let (failed, pending): (Bool, Int) = writeLock.withLock {
             if readiness.contains(.writable) && !closed { writeOutputLocked() }
-            return closed
+            return (closed, output.count - outputHead)
         }
-        if failed { return false }
-        if readiness.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { return true }
+        if failed { return .closed }
+        var resuming = false
+        if readPaused && pending <= Self.lowWaterBytes {
+            readPaused = false
+            resuming = true  // edge-triggered: what came while paused makes no new edge, so read now
+        }
+        if !resuming && readiness.isDisjoint(with: [.readable, .readHangup, .hangup, .error]) { return .done }
         // Edge-triggered: read until the socket is empty. A short read emptied it (later data
         // makes a new edge) unless the gateway's FIN came with this edge: then read on to the
         // end of stream, for which no edge would come.
         let readToEnd = readiness.contains(.readHangup) || readiness.contains(.hangup)
-        while true {
+        for _ in 0..<Self.readsPerTurn {
+            if readPaused { return .done }  // the OUT edge that drains `output` resumes reading
             let outcome: IOOutcome
-            do { outcome = try Sockets.receive(fd, into: scratch) } catch { return false }
+            do { outcome = try Sockets.receive(fd, into: scratch) } catch { return .closed }
             switch outcome {
-            case .wouldBlock: return true
-            case .endOfStream: return false
+            case .wouldBlock: return .done
+            case .endOfStream: return .closed
             case .transferred(let count):
                 lastReceivedNanoseconds = MonotonicClock.nanoseconds()
                 buffer.append(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
-                guard dispatch() else { return false }
-                if count < scratch.count && !readToEnd { return true }
+                guard dispatch() else { return .closed }
+                if pendingBytes > Self.highWaterBytes { readPaused = true }
+                if count < scratch.count && !readToEnd { return .done }
             }
         }
+        return readPaused ? .done : .moreToRead
     }
 
     /// Hands every whole message received to the handler; the answers go out together at the
     /// end (see `corked`). False when the connection must close.
     private func dispatch() -> Bool {
-        writeLock.withLock { corked = true }
+        writeLock.withLock {
+            corked = true
+            corkingThread = pthread_self()
+        }
         defer {
             writeLock.withLock {
                 corked = false
@@ -173,10 +205,11 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     }
 
     /// Heartbeats, from the loop's sweep: a PING when nothing was sent for a heartbeat; false
-    /// when the gateway has been silent for three.
-    func keepAlive(now: Int64) -> Bool {
+    /// when the gateway has been silent for three. `judgeSilence` false: the loop itself was
+    /// late (a handler blocked), so what the gateway sent may still be unread in the socket.
+    func keepAlive(now: Int64, judgeSilence: Bool) -> Bool {
         guard greeted else { return true }
-        if now - lastReceivedNanoseconds >= 3 * heartbeatNanoseconds { return false }  // the gateway is gone
+        if judgeSilence && now - lastReceivedNanoseconds >= 3 * heartbeatNanoseconds { return false }  // the gateway is gone
         if writeLock.withLock({ now - lastSentNanoseconds }) >= heartbeatNanoseconds { send(.ping(nonce: UInt64(now))) }
         return true
     }

@@ -168,7 +168,8 @@ final class RecordingHandler: SessionHandler {
     }
 }
 
-/// Stops reading for a while at the first frame (its serving thread sleeps), then records each
+/// Stops reading for a while at the first frame (the backend's event loop sleeps: every gateway
+/// connection waits, here the only one), then records each
 /// session's frames: how many, and whether their 4-byte sequence numbers came in order.
 final class StallingHandler: SessionHandler {
     private let stalled = Locked<Bool>(false)
