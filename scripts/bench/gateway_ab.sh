@@ -16,32 +16,7 @@ ROUNDS=${ROUNDS:-5}
 [ $# -ge 1 ] || { sed -n 2,10p "$0"; exit 2; }
 WORK=$(mktemp -d)
 ulimit -n 20000 2>/dev/null || true
-cat > "$WORK/bulwark.toml" <<CONFIG
-[server]
-workers = 2
-[guard]
-max_files = 20000
-idle_timeout = "0s"
-frame_timeout = "0s"
-[[listener]]
-name = "tcp"
-bind = "127.0.0.1:17400"
-mode = "tcp"
-backend = "echo"
-[[listener]]
-name = "mux"
-bind = "127.0.0.1:17300"
-mode = "mux"
-framing = "u16be"
-backend = "chat"
-[[backend]]
-name = "echo"
-servers = ["127.0.0.1:17401"]
-[[backend]]
-name = "chat"
-servers = ["127.0.0.1:17301"]
-connections = 4
-CONFIG
+python3 "$(dirname "$0")/../lib/mux_gateway_config.py" --tcp 17400 --echo 17401 --mux 17300 --chat 17301 > "$WORK/bulwark.toml"
 GATEWAY= CHAT=
 "$BIN/bulwark-echo" --listen 127.0.0.1:17401 >/dev/null 2>&1 & ECHO=$!
 trap 'kill $ECHO $CHAT $GATEWAY 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -16,6 +16,7 @@ Everything started is stopped on exit; every wait is bounded.
 """
 import json, os, socket, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from mux_gateway_config import mux_gateway_config  # noqa: E402
 from proctools import env_float, env_int, free_port, rss_bytes  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -86,31 +87,7 @@ def main():
     tcp_port, mux_port, echo_port, chat_port = free_port(), free_port(), free_port(), free_port()
     config = os.path.join(work, "bulwark.toml")
     with open(config, "w") as file:
-        file.write(f"""[server]
-workers = 2
-[guard]
-max_files = 20000
-idle_timeout = "0s"
-frame_timeout = "0s"
-[[listener]]
-name = "tcp"
-bind = "127.0.0.1:{tcp_port}"
-mode = "tcp"
-backend = "echo"
-[[listener]]
-name = "mux"
-bind = "127.0.0.1:{mux_port}"
-mode = "mux"
-framing = "u16be"
-backend = "chat"
-[[backend]]
-name = "echo"
-servers = ["127.0.0.1:{echo_port}"]
-[[backend]]
-name = "chat"
-servers = ["127.0.0.1:{chat_port}"]
-connections = 4
-""")
+        file.write(mux_gateway_config(mux_port, chat_port, tcp_port, echo_port))
     processes = [subprocess.Popen([os.path.join(BIN, "bulwark-echo"), "--listen", f"127.0.0.1:{echo_port}"], stdout=subprocess.DEVNULL),
                  subprocess.Popen([os.path.join(BIN, "bulwark-chat"), "--echo", "--listen", f"127.0.0.1:{chat_port}"], stdout=subprocess.DEVNULL)]
     try:

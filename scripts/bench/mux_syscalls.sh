@@ -8,24 +8,7 @@ set -euo pipefail
 BIN=${1:-.build/release}
 WORK=$(mktemp -d)
 trap 'kill $GATEWAY $CHAT 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
-cat > "$WORK/bulwark.toml" <<CONFIG
-[server]
-workers = 2
-[guard]
-max_files = 20000
-idle_timeout = "0s"
-frame_timeout = "0s"
-[[listener]]
-name = "mux"
-bind = "127.0.0.1:17200"
-mode = "mux"
-framing = "u16be"
-backend = "chat"
-[[backend]]
-name = "chat"
-servers = ["127.0.0.1:17201"]
-connections = 4
-CONFIG
+python3 "$(dirname "$0")/../lib/mux_gateway_config.py" --mux 17200 --chat 17201 > "$WORK/bulwark.toml"
 "$BIN/bulwark-chat" --echo --listen 127.0.0.1:17201 >/dev/null 2>&1 & CHAT=$!
 sleep 0.5
 "$BIN/bulwark" run -c "$WORK/bulwark.toml" 2>/dev/null & GATEWAY=$!
