@@ -177,8 +177,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         if !toClient.isEmpty && events.contains(.writable) {
             guard flush(queue: &toClient, to: clientFD) else { return fail() }
             if toClient.isEmpty && backendReadFinished && !clientWriteShut {
-                Sockets.shutdown(clientFD, .write)
-                clientWriteShut = true
+                shutdownWrite(clientFD, fromClient: false)
             }
             if backendReadPaused && toClient.count < context.highWaterBytes {
                 backendReadPaused = false
@@ -356,16 +355,25 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         return true
     }
 
+    /// Passes an end of stream on; the caller has emptied this direction's queue. When the other
+    /// direction has ended too, the session closes at the end of this turn (finishIfDone) and
+    /// close() sends the same FIN, so the shutdown call is left out: one syscall less per short
+    /// connection. (Only the other direction's queue is read: pump holds this one inout.)
     private func shutdownWrite(_ target: Int32, fromClient: Bool) {
-        Sockets.shutdown(target, .write)
+        let otherDirectionDone = fromClient ? backendReadFinished && toClient.isEmpty
+                                            : clientReadFinished && toBackend.isEmpty
+        if !otherDirectionDone { Sockets.shutdown(target, .write) }
         if fromClient { backendWriteShut = true } else { clientWriteShut = true }
     }
 
-    /// Both directions have seen end of stream and everything was delivered: done.
+    /// Both directions have seen end of stream and everything was delivered.
+    private var bothDirectionsDone: Bool {
+        clientReadFinished && backendReadFinished && toBackend.isEmpty && toClient.isEmpty
+    }
+
+    /// Called at the end of every turn while relaying: a session with both directions done closes.
     private func finishIfDone() {
-        if clientReadFinished && backendReadFinished && toBackend.isEmpty && toClient.isEmpty {
-            close(reason: .normal)
-        }
+        if bothDirectionsDone { close(reason: .normal) }
     }
 
     // MARK: connecting
