@@ -85,3 +85,32 @@ public enum ThreadIdentity {
     /// gettid(2) of the calling thread.
     public static func current() -> Int32 { bulwark_gettid() }
 }
+
+/// A pthread condition variable, waited on together with a PthreadLock (which ThreadSanitizer
+/// understands, as it does the lock).
+public struct PthreadCondition: ~Copyable, @unchecked Sendable {  // @unchecked: the pthread_cond_t is only touched through wait/signal/broadcast
+    private let condition: UnsafeMutablePointer<pthread_cond_t>
+
+    public init() {
+        condition = .allocate(capacity: 1)
+        condition.initialize(to: pthread_cond_t())
+        pthread_cond_init(condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(condition)
+        condition.deallocate()
+    }
+
+    /// Releases `lock` (held by the caller), sleeps until signalled (or spuriously woken), and
+    /// takes `lock` again before returning.
+    @inline(__always) public func wait(releasing lock: borrowing PthreadLock) {
+        pthread_cond_wait(condition, lock.rawMutex)
+    }
+
+    /// Wakes one waiter, if any.
+    @inline(__always) public func signal() { pthread_cond_signal(condition) }
+
+    /// Wakes every waiter.
+    @inline(__always) public func broadcast() { pthread_cond_broadcast(condition) }
+}

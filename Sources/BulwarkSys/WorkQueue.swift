@@ -14,16 +14,13 @@ public final class WorkQueue: @unchecked Sendable {  // @unchecked: `jobs` is on
     public static let background = WorkQueue(name: "bulwark-ctl")
 
     private let lock = PthreadLock()
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    private let condition = PthreadCondition()
     private var jobs: [@Sendable () -> Void] = []
     private var started = false
     private let name: String
 
     private init(name: String) {
         self.name = name
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
     }
 
     /// Runs `job` on the queue's thread, after the jobs before it. If the thread cannot be
@@ -35,7 +32,7 @@ public final class WorkQueue: @unchecked Sendable {  // @unchecked: `jobs` is on
                 started = true
             }
             jobs.append(job)
-            pthread_cond_signal(condition)
+            condition.signal()
             return false
         }
         if runHere { job() }
@@ -48,7 +45,7 @@ public final class WorkQueue: @unchecked Sendable {  // @unchecked: `jobs` is on
         _ = bulwark_jemalloc_use_unpurged_arena()
         while true {
             lock.lock()
-            while jobs.isEmpty { pthread_cond_wait(condition, lock.rawMutex) }
+            while jobs.isEmpty { condition.wait(releasing: lock) }
             let job = jobs.removeFirst()
             lock.unlock()
             job()
