@@ -5,10 +5,17 @@ import Synchronization
 // The leader-follower engine.
 //
 // N equal worker threads share ONE epoll. The leader lock (a pthread mutex: it parks waiters
-// instead of spinning) is held by at most one thread, the leader. The leader takes the next
-// event from the shared ready list; only when that list is empty does it call epoll_wait, still
-// holding the lock, so followers sleep on the lock meanwhile. Having taken an event it unlocks
-// (handing leadership on) and handles the event while another thread leads.
+// instead of spinning) guards the shared ready list and the leader's role. A thread takes the
+// next event from the ready list; when the list is empty and no thread is polling, it becomes
+// the leader and calls epoll_wait (outside the lock: only the leader writes the list, and only
+// while it is empty), and when another thread already polls, it sleeps as a follower.
+//
+// Followers are woken only when there is work for them: events left in the ready list after
+// one is taken, a scheduled action, or stop(). A harvest of one event is handled by the thread
+// that polled, which then polls again while the followers sleep on. (Handing leadership on
+// after every harvest, as a plain mutex does, cost two context switches per harvest: on a
+// loaded machine two workers then spent more CPU per request than one; docs/design.md.) A
+// handler about to do long work calls `letAnotherThreadPoll` so the epoll is watched meanwhile.
 //
 // Rules that make this safe:
 // 1. An fd is armed EPOLLONESHOT (the default): once an event for it is harvested the kernel
@@ -34,15 +41,22 @@ import Synchronization
 //
 // The wake-up eventfd is level-triggered (not one-shot): once stop() signals it, every thread
 // that leads sees it at once and leaves. Signals come through a signalfd on the same epoll.
-public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/readyNext/readyCount are only touched under leaderLock, wakeActions under wakeLock; the rest is immutable or atomic
+public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/readyCount/polling/sleepingFollowers/pendingWakes are only touched under leaderLock, readyEvents under it or by the one polling thread while the list is empty, wakeActions under wakeLock; the rest is immutable or atomic
     public let workerCount: Int
     public let epoll: Epoll
     private let registry = Registry()
     private let leaderLock = PthreadLock()
+    private let followerWake = PthreadCondition()
     private let readyCapacity: Int32
     private let readyEvents: UnsafeMutablePointer<EpollEventRecord>
     private var readyNext = 0
     private var readyCount = 0
+    /// A thread is in (or on its way into) epoll_wait.
+    private var polling = false
+    /// Followers asleep and not yet asked to wake.
+    private var sleepingFollowers = 0
+    /// Wake-ups signalled and not yet taken by a follower (a spurious wake-up takes none).
+    private var pendingWakes = 0
     private let stopping = Atomic<Bool>(false)
     private let waker: EventFD
     private let scratchBytes: Int
@@ -131,12 +145,32 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
     public func stop() {
         stopping.store(true, ordering: .releasing)
         waker.signal()
+        leaderLock.withLock { followerWake.broadcast() }
     }
 
-    /// Runs `action` on a worker thread soon (the eventfd wakes the leader).
+    /// Runs `action` on a worker thread soon (the eventfd wakes the thread polling; when every
+    /// thread is busy or asleep, a follower is woken to poll).
     public func schedule(_ action: @escaping @Sendable () -> Void) {
         wakeLock.withLock { wakeActions.append(action) }
         waker.signal()
+        letAnotherThreadPoll()
+    }
+
+    /// For a handler about to do long work (a config reload): if no thread is polling, wakes a
+    /// sleeping follower to poll, so other connections' events are not left waiting meanwhile.
+    public func letAnotherThreadPoll() {
+        leaderLock.withLock {
+            if !polling { wakeOneFollower() }
+        }
+    }
+
+    /// Under leaderLock.
+    @inline(__always)
+    private func wakeOneFollower() {
+        guard sleepingFollowers > 0 else { return }
+        sleepingFollowers -= 1
+        pendingWakes += 1
+        followerWake.signal()
     }
 
     /// After run() returned: tells every remaining handler to release its fds.
@@ -146,25 +180,36 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyEvents/rea
 
     private func workerLoop(_ context: WorkerContext) {
         StripedCounter.assignStripe(workerIndex: context.index)
+        leaderLock.lock()
         while true {
-            leaderLock.lock()
             if stopping.load(ordering: .acquiring) {
                 leaderLock.unlock()
                 return
             }
-            if readyNext == readyCount {
-                // This thread leads: wait for the kernel while followers sleep on the lock.
+            if readyNext < readyCount {
+                let event = readyEvents[readyNext]
+                readyNext += 1
+                if readyNext < readyCount { wakeOneFollower() }  // more than this thread can take now
+                leaderLock.unlock()
+                dispatch(data: event.token, events: event.readiness, worker: context)
+                leaderLock.lock()
+            } else if polling {
+                // Another thread polls: sleep until there is work for this one.
+                sleepingFollowers += 1
+                repeat {
+                    followerWake.wait(releasing: leaderLock)
+                } while pendingWakes == 0 && !stopping.load(ordering: .acquiring)
+                if pendingWakes > 0 { pendingWakes -= 1 } else { sleepingFollowers -= 1 }
+            } else {
+                // This thread leads: wait for the kernel. The list is empty, so nobody reads it.
+                polling = true
+                leaderLock.unlock()
+                let harvested = (try? epoll.wait(into: readyEvents, capacity: readyCapacity, timeoutMilliseconds: -1)) ?? 0
+                leaderLock.lock()
+                polling = false
                 readyNext = 0
-                readyCount = (try? epoll.wait(into: readyEvents, capacity: readyCapacity, timeoutMilliseconds: -1)) ?? 0
-                if readyCount == 0 {
-                    leaderLock.unlock()
-                    continue
-                }
+                readyCount = harvested
             }
-            let event = readyEvents[readyNext]
-            readyNext += 1
-            leaderLock.unlock()
-            dispatch(data: event.token, events: event.readiness, worker: context)
         }
     }
 

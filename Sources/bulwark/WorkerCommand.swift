@@ -100,6 +100,7 @@ final class LiveReloader: @unchecked Sendable {  // @unchecked: `runtime` and `c
 
     func reload() {
         guard let runtime, let context else { return }
+        runtime.engine.letAnotherThreadPoll()  // reading and parsing the file takes milliseconds
         do {
             let text = try Files.readText(configPath)
             let config = try ConfigParser.parse(text: text, file: configPath)
