@@ -9,7 +9,7 @@ APT_PACKAGES = libjemalloc-dev systemd
 APT_PACKAGES += iptables iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release run test test-unit test-tsan test-asan test-hostile fuzz bench bench-stats bench-upgrade bench-mux check clean install install-files
+.PHONY: all deps build release run test test-unit test-tsan test-asan test-hostile fuzz bench bench-stats bench-upgrade bench-mux bench-where check clean install install-files
 
 # `make install` (PREFIX, DESTDIR, SYSCONFDIR and UNITDIR as usual).
 PREFIX ?= /usr/local
@@ -114,6 +114,18 @@ install-files:
 bench-upgrade: deps release
 	python3 scripts/tests/upgrade_under_load.py --bulwark .build/release/bulwark --echo .build/release/bulwark-echo
 	python3 scripts/tests/upgrade_under_load.py --target haproxy --bulwark .build/release/bulwark --echo .build/release/bulwark-echo
+
+# Where a relayed round trip's and connection's CPU goes, Bulwark next to HAProxy, nginx and the
+# echo alone: user and system time, context switches, syscalls by kind and TCP segments per
+# operation (scripts/bench/where_time_goes.py; installs perf and the peers when missing; ~10 min).
+WHERE_PACKAGES := linux-perf iproute2 haproxy nginx libnginx-mod-stream
+bench-where: deps release
+	@missing=""; for p in $(WHERE_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	python3 scripts/bench/where_time_goes.py
 
 # Mux listener figures next to the TCP relay: pingpong through each, a broadcast to 8,000 sessions.
 bench-mux: deps release

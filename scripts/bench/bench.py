@@ -38,6 +38,7 @@ Environment (all optional):
   MUX=1               0 skips the mux figures
   MUX_SESSIONS=8000   idle mux sessions in the mux broadcast figure
   TARGETS="direct bulwark haproxy nginx bulwark-noguard bulwark-guards"
+  PHASES="rounds redis memory mux"  the phases to run, in this order (e.g. PHASES=redis alone)
   BIN=.build/release  where bulwark, bulwark-echo and bulwark-bench are (relative to the repo,
                       or absolute)
   RESULTS_DIR=bench-results
@@ -110,6 +111,7 @@ SETTINGS = {
     "settle": env_float("SETTLE", 2),
     "mux": env_int("MUX", 1),
     "mux_sessions": env_int("MUX_SESSIONS", 8000),
+    "phases": os.environ.get("PHASES", "rounds redis memory mux").split(),
     "targets": os.environ.get("TARGETS", "direct bulwark haproxy nginx bulwark-noguard bulwark-guards").split(),
 }
 BIN = os.path.join(ROOT, os.environ.get("BIN", ".build/release"))
@@ -1353,7 +1355,12 @@ def run(tmp, busy):
                   ("redis", lambda: run_redis(bench, active, results)),
                   ("memory", lambda: run_memory(bench, active, results)),
                   ("mux", lambda: run_mux(bench, results)))
+        unknown = set(SETTINGS["phases"]) - {phase for phase, _ in phases}
+        if unknown:
+            raise SystemExit(f"unknown phase(s) {sorted(unknown)} in PHASES")
         for phase, function in phases:
+            if phase not in SETTINGS["phases"]:
+                continue
             phase_started = time.monotonic()
             failed |= function()
             results.setdefault("phase_seconds", {})[phase] = round(time.monotonic() - phase_started, 1)
