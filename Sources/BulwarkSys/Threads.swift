@@ -49,8 +49,9 @@ private func nativeThreadEntry(_ argument: UnsafeMutableRawPointer?) -> UnsafeMu
 /// A pthread mutex in one heap allocation, released with its owner.
 ///
 /// The engine's leader lock and every per-connection lock use it rather than
-/// Synchronization.Mutex: held across a blocking epoll_wait it parks waiters at once instead of
-/// spinning (measured: a spinning follower burned about 16 times the CPU), and ThreadSanitizer
+/// Synchronization.Mutex: it parks waiters at once instead of spinning (measured when the leader
+/// lock was held across epoll_wait: a spinning follower burned about 16 times the CPU), a
+/// condition variable can wait with it, and ThreadSanitizer
 /// understands pthread locks, so `make test-tsan` checks the real locking (it reported false
 /// races through Mutex, whose lock lives in the uninstrumented standard library).
 public struct PthreadLock: ~Copyable, @unchecked Sendable {  // @unchecked: the pthread_mutex_t is only touched through lock/unlock

@@ -4,8 +4,8 @@ import Synchronization
 
 // The leader-follower engine.
 //
-// N equal worker threads share ONE epoll. The leader lock (a pthread mutex: it parks waiters
-// instead of spinning) guards the shared ready list and the leader's role. A thread takes the
+// N equal worker threads share ONE epoll. The leader lock (a pthread mutex, so followers can
+// wait on a condition variable with it) guards the shared ready list and the leader's role. A thread takes the
 // next event from the ready list; when the list is empty and no thread is polling, it becomes
 // the leader and calls epoll_wait (outside the lock: only the leader writes the list, and only
 // while it is empty), and when another thread already polls, it sleeps as a follower.
@@ -39,8 +39,9 @@ import Synchronization
 //   event(token gen) on live(gen)  -> handler.handle
 //   event(token gen) on free/live(gen') with gen' != gen -> dropped (stale)
 //
-// The wake-up eventfd is level-triggered (not one-shot): once stop() signals it, every thread
-// that leads sees it at once and leaves. Signals come through a signalfd on the same epoll.
+// The wake-up eventfd is level-triggered (not one-shot): once stop() signals it, the thread
+// polling sees it and leaves, and so does every thread that polls after it; stop() wakes the
+// sleeping followers itself. Signals come through a signalfd on the same epoll.
 public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/readyCount/polling/sleepingFollowers/pendingWakes are only touched under leaderLock, readyEvents under it or by the one polling thread while the list is empty, wakeActions under wakeLock; the rest is immutable or atomic
     public let workerCount: Int
     public let epoll: Epoll
@@ -51,8 +52,11 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
     private let readyEvents: UnsafeMutablePointer<EpollEventRecord>
     private var readyNext = 0
     private var readyCount = 0
-    /// A thread is in (or on its way into) epoll_wait.
+    /// A thread is in epoll_wait (or on its way in, or just back and not yet holding the lock).
     private var polling = false
+    /// schedule() found a thread polling: its harvest may not hold the wake-up, so a follower
+    /// is woken once that thread is back (see workerLoop).
+    private var scheduledWhilePolling = false
     /// Followers asleep and not yet asked to wake.
     private var sleepingFollowers = 0
     /// Wake-ups signalled and not yet taken by a follower (a spurious wake-up takes none).
@@ -152,16 +156,26 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
     /// thread is busy or asleep, a follower is woken to poll).
     public func schedule(_ action: @escaping @Sendable () -> Void) {
         wakeLock.withLock { wakeActions.append(action) }
+        // Before the eventfd: otherwise the poller it wakes often clears `polling` first, and a
+        // follower is woken for nothing.
+        leaderLock.withLock {
+            if polling { scheduledWhilePolling = true } else { wakeOneFollower() }
+        }
         waker.signal()
-        letAnotherThreadPoll()
     }
 
-    /// For a handler about to do long work (a config reload): if no thread is polling, wakes a
-    /// sleeping follower to poll, so other connections' events are not left waiting meanwhile.
+    /// For a handler about to do long work (a config reload, a push to many sessions): if no
+    /// thread is polling, wakes a sleeping follower to poll, so other connections' events are
+    /// not left waiting meanwhile.
     public func letAnotherThreadPoll() {
         leaderLock.withLock {
             if !polling { wakeOneFollower() }
         }
+    }
+
+    /// Test hook: (followers asleep and not yet asked to wake, whether a thread polls).
+    public var followerStateForTesting: (sleeping: Int, polling: Bool) {
+        leaderLock.withLock { (sleepingFollowers, polling) }
     }
 
     /// Under leaderLock.
@@ -209,8 +223,20 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
                 polling = false
                 readyNext = 0
                 readyCount = harvested
+                if scheduledWhilePolling {
+                    // An action came while this thread was coming back from epoll_wait: if the
+                    // harvest missed its wake-up, nobody would poll for it until a handler
+                    // returns, so a follower does.
+                    scheduledWhilePolling = false
+                    if !harvestHoldsWakeUp() { wakeOneFollower() }
+                }
             }
         }
+    }
+
+    /// Under leaderLock: whether the ready list holds the eventfd's wake-up.
+    private func harvestHoldsWakeUp() -> Bool {
+        (readyNext..<readyCount).contains { readyEvents[$0].token == Engine.wakeToken }
     }
 
     /// Routes one harvested event to its handler, or drops it as stale.
@@ -231,6 +257,12 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
     private func runWakeActions() {
         if stopping.load(ordering: .acquiring) { return }  // stays readable so every thread sees the stop
         waker.drain()
+        if stopping.load(ordering: .acquiring) {
+            // stop() came between the check and the drain, which took its signal: put it back,
+            // or the thread polling now would never see it.
+            waker.signal()
+            return
+        }
         let actions = wakeLock.withLock {
             let taken = wakeActions
             wakeActions.removeAll()

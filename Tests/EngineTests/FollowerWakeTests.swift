@@ -41,7 +41,7 @@ final class WaitingHandler: EventHandler {
         let release = Atomic<Bool>(false)
         let holding = Atomic<Bool>(false)
         try withRunningEngine(engine) {
-            sleepMilliseconds(50)  // a thread polls, the other sleeps as a follower
+            #expect(eventually { engine.followerStateForTesting == (sleeping: 1, polling: true) })
             // Hold the polling thread in an action while both fds become ready, so that its next
             // epoll_wait harvests the two events together.
             engine.schedule {
@@ -49,6 +49,8 @@ final class WaitingHandler: EventHandler {
                 _ = eventually(timeoutMilliseconds: 3000) { release.load(ordering: .acquiring) }
             }
             #expect(eventually { holding.load(ordering: .acquiring) })
+            // The other thread went back to sleep, and nobody polls while the action holds.
+            #expect(eventually { engine.followerStateForTesting == (sleeping: 1, polling: false) })
             first.signal()
             second.signal()
             let registrationA = engine.register(a), registrationB = engine.register(b)
@@ -75,12 +77,13 @@ final class WaitingHandler: EventHandler {
         let ran = Atomic<Bool>(false)
         let handler = WaitingHandler(until: { ran.load(ordering: .acquiring) })
         try withRunningEngine(engine) {
-            sleepMilliseconds(50)
+            #expect(eventually { engine.followerStateForTesting == (sleeping: 1, polling: true) })
             let registration = engine.register(handler)
             try engine.add(fd: ready.fd, source: 0, of: registration, interest: .readable)
             ready.signal()
             #expect(eventually { handler.entered.load(ordering: .acquiring) == 1 })
-            sleepMilliseconds(20)  // the other thread is asleep by now: the handler's harvest was one event
+            // The handler's harvest was one event: the other thread sleeps on, and nobody polls.
+            #expect(eventually { engine.followerStateForTesting == (sleeping: 1, polling: false) })
             engine.schedule { ran.store(true, ordering: .releasing) }
             #expect(eventually(timeoutMilliseconds: 5000) { handler.finished.load(ordering: .acquiring) })
             let actionRanMeanwhile = handler.satisfied.load(ordering: .acquiring)

@@ -126,6 +126,7 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
     /// resume. Runs with no lock held.
     func settle(_ aftermath: BackendLink.Aftermath, from link: BackendLink, worker: WorkerContext?) {
         let messages = aftermath.messages
+        if messages.count + aftermath.orphans.count >= Fanout.sendsWorthAnotherPoller { engine.letAnotherThreadPoll() }
         var index = 0
         while index < messages.count {
             guard let (target, payload) = PushTarget.of(messages[index]),
@@ -196,6 +197,7 @@ final class LinkPool: @unchecked Sendable {  // @unchecked: `links` is set in in
     /// once they have waited longer than backend_grace.
     func sweep(now: Int64) {
         let waiting = lock.withLock { unbound }
+        if waiting.count >= Fanout.sendsWorthAnotherPoller { engine.letAnotherThreadPoll() }
         for (id, since) in waiting {
             guard let session = hub.session(id) else {
                 stopWaiting(id)
