@@ -87,6 +87,7 @@ def pingpong_counts():
     return sorted(set(counts) | {reference})
 
 
+PHASES = ("rounds", "redis", "memory", "mux")  # run()'s phases, in their order
 SETTINGS = {
     "rounds": env_int("ROUNDS", 3),
     "duration": env_float("DURATION", 5),
@@ -111,7 +112,7 @@ SETTINGS = {
     "settle": env_float("SETTLE", 2),
     "mux": env_int("MUX", 1),
     "mux_sessions": env_int("MUX_SESSIONS", 8000),
-    "phases": os.environ.get("PHASES", "rounds redis memory mux").split(),
+    "phases": os.environ.get("PHASES", " ".join(PHASES)).split(),
     "targets": os.environ.get("TARGETS", "direct bulwark haproxy nginx bulwark-noguard bulwark-guards").split(),
 }
 BIN = os.path.join(ROOT, os.environ.get("BIN", ".build/release"))
@@ -1198,6 +1199,9 @@ def main():
     for tool in ("bulwark-echo", "bulwark-bench"):
         if not os.access(os.path.join(BIN, tool), os.X_OK):
             raise SystemExit(f"{BIN}/{tool} is missing: build it first (swift build -c release)")
+    unknown = set(SETTINGS["phases"]) - set(PHASES)
+    if unknown:  # before anything starts: a typo should not cost a gateway start-up
+        raise SystemExit(f"unknown phase(s) {sorted(unknown)} in PHASES (known: {' '.join(PHASES)})")
     fit_to_open_files()
 
     busy = busy_fraction()
@@ -1355,9 +1359,6 @@ def run(tmp, busy):
                   ("redis", lambda: run_redis(bench, active, results)),
                   ("memory", lambda: run_memory(bench, active, results)),
                   ("mux", lambda: run_mux(bench, results)))
-        unknown = set(SETTINGS["phases"]) - {phase for phase, _ in phases}
-        if unknown:
-            raise SystemExit(f"unknown phase(s) {sorted(unknown)} in PHASES")
         for phase, function in phases:
             if phase not in SETTINGS["phases"]:
                 continue
