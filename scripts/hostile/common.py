@@ -195,6 +195,13 @@ def finish_pingpong(process, timeout=120):
     return json.loads(stdout)
 
 
+def quiet_p99_us(*quiet_runs):
+    """The p99 a run under attack is held to: the larger of the quiet runs' p99s, measured before
+    and after the attack. On a shared host one run's p99 swings 2-3x with no attack at all
+    (300-860 us on an idle gateway, 2026-11-21), so one quiet run alone is not a baseline."""
+    return max(run["p99_us"] for run in quiet_runs)
+
+
 def flood(port, count, rate, sources, hold, payload=b"", timeout=60):
     """scripts/hostile/flood.py in its own process (so its CPU time is the attacker's): its JSON."""
     return finish_flood(start_flood(port, count, rate, sources, hold, payload), timeout=timeout)
