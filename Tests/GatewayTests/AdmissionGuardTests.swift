@@ -60,7 +60,9 @@ import Testing
         let started = MonotonicClock.nanoseconds()
         let answer = try? excess.receive()  // a reset throws, an orderly close reads nothing
         #expect(answer == nil || answer == [])
-        #expect((MonotonicClock.nanoseconds() - started) < 200_000_000, "the excess connection is closed within 200 ms")
+        // Closed at once, not by the client's 10 s timeout. The 200 ms goal is held against the
+        // release build by hostile scenario 1; here, under ThreadSanitizer and parallel suites, 1 s.
+        #expect((MonotonicClock.nanoseconds() - started) < 1_000_000_000, "the excess connection is closed within 1 s")
         #expect(gateway.guardCounters.refusals(.listenerMaxConnections) == 1)
         #expect(gateway.statistics.active.value == 3)
     }

@@ -43,7 +43,9 @@ import Testing
         let closedAfter = try #require(millisecondsUntilClosed(idle))
         let sinceQuiet = (MonotonicClock.nanoseconds() - quietSince) / 1_000_000
         activeThread.join()
-        #expect(sinceQuiet >= 500 && closedAfter <= 750, "closed \(sinceQuiet) ms after its last byte")
+        // Never early; late by at most 700 ms of scheduling (this also runs under ThreadSanitizer
+        // beside other suites), and still while the active connection's 1.5 s of traffic goes on.
+        #expect(sinceQuiet >= 500 && closedAfter <= 1200, "closed \(sinceQuiet) ms after its last byte")
         try active.send("b")
         #expect(try active.receiveExactly(1) == [UInt8(ascii: "b")], "the active connection is still open")
         #expect(gateway.guardCounters.closes(.idleTimeout) == 1)
@@ -63,7 +65,7 @@ import Testing
             let client = try gateway.connect()
             try client.sendAll(header + [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
             let closedAfter = try #require(millisecondsUntilClosed(client))
-            #expect(closedAfter < 100)
+            #expect(closedAfter < 500, "closed at once, not by the 30 s frame_timeout")
         }
         #expect(gateway.guardCounters.closes(.frameTooLarge) == 4)
         sleepMilliseconds(100)
@@ -148,7 +150,7 @@ import Testing
         let elapsed = (MonotonicClock.nanoseconds() - started) / 1_000_000
         dripper.join()
         #expect(closed)
-        #expect(elapsed >= 400 && elapsed < 700, "closed after \(elapsed) ms")
+        #expect(elapsed >= 400 && elapsed < 1200, "closed after \(elapsed) ms, not by the 10 s idle timeout")
         #expect(gateway.guardCounters.closes(.frameTimeout) == 1)
     }
 
