@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`make test-hostile`: the reliability scenarios of docs/reliability.md against the release
 binaries, one after another, each with its own gateway. Prints a line per scenario and writes
-every figure to bench-results/hostile.json; exits 1 if any scenario failed.
+every figure to bench-results/hostile.json; exits 1 if any scenario failed. A scenario that
+fails only its latency check (common.LatencyFailed) runs once more, and its figure keeps the first
+attempt's failure: on 2 shared CPUs one p99 can double from noise alone.
 
 Usage: run.py [--only 1,3,5] [--soak-seconds N]  (as root: some scenarios use namespaces,
 iptables and other uids; they are skipped, and say so, without it).
@@ -21,7 +23,7 @@ import exhaustion  # noqa: E402
 import frames  # noqa: E402
 import pressure  # noqa: E402
 import soak  # noqa: E402
-from common import ROOT, Failed  # noqa: E402
+from common import ROOT, Failed, LatencyFailed  # noqa: E402
 
 SCENARIOS = [
     (1, "connection flood", connections.connection_flood),
@@ -41,6 +43,18 @@ SCENARIOS = [
 ]
 
 
+def run_once(number, scenario):
+    """(figure, outcome, whether only a latency check failed)."""
+    with tempfile.TemporaryDirectory(prefix=f"hostile-{number}-") as work:
+        try:
+            figure = scenario(work)
+            return figure, "skipped" if isinstance(figure, dict) and figure.get("skipped") else "passed", False
+        except Failed as failure:
+            return {"failure": str(failure)}, "FAILED", isinstance(failure, LatencyFailed)
+        except Exception:  # a broken scenario is a failure too, with its traceback
+            return {"failure": traceback.format_exc(limit=3)}, "FAILED", False
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="", help="comma-separated scenario numbers")
@@ -53,14 +67,12 @@ def main():
         if chosen and number not in chosen:
             continue
         started = time.monotonic()
-        with tempfile.TemporaryDirectory(prefix=f"hostile-{number}-") as work:
-            try:
-                figure = scenario(work)
-                outcome = "skipped" if isinstance(figure, dict) and figure.get("skipped") else "passed"
-            except Failed as failure:
-                figure, outcome = {"failure": str(failure)}, "FAILED"
-            except Exception:  # a broken scenario is a failure too, with its traceback
-                figure, outcome = {"failure": traceback.format_exc(limit=3)}, "FAILED"
+        figure, outcome, noisy = run_once(number, scenario)
+        if noisy:  # only a latency percentile missed: once more, on a fresh gateway (common.LatencyFailed)
+            print(f"{number:>2}. {name}: a latency check failed, running it once more: {json.dumps(figure)}", flush=True)
+            first_failure = figure["failure"]
+            figure, outcome, _ = run_once(number, scenario)
+            figure = {**figure, "first_attempt": first_failure} if isinstance(figure, dict) else figure
         failed += outcome == "FAILED"
         seconds = round(time.monotonic() - started, 1)
         results.append({"number": number, "name": name, "outcome": outcome, "seconds": seconds, "figure": figure})
