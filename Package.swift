@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "Engine", dependencies: ["BulwarkSys"]),
         .target(name: "Config", dependencies: ["SysGuard"]),
         .target(name: "SysGuard"),
+        // The master's decisions (reload, upgrade, respawn, drain, stop) as a pure state machine.
+        .target(name: "Supervisor"),
         // The backend protocol of mux listeners (docs/protocol.md): a pure codec.
         .target(name: "MuxProtocol"),
         .target(name: "BulwarkBackend", dependencies: ["MuxProtocol", "BulwarkSys"]),
@@ -48,7 +50,7 @@ let package = Package(
         .executableTarget(
             name: "bulwark",
             dependencies: [
-                "Gateway", "Control", "Config", "BulwarkSys", "CJemalloc",
+                "Gateway", "Control", "Config", "BulwarkSys", "CJemalloc", "Supervisor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "SysGuard"]),
         .testTarget(name: "SysGuardTests", dependencies: ["SysGuard"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "Config", "SysGuard", "BulwarkSys", "Buffers", "Engine", "BulwarkTestSupport"]),
         .testTarget(name: "ScenarioTests", dependencies: ["BulwarkSys", "BulwarkTestSupport"]),
         .testTarget(name: "FuzzCorpusTests", dependencies: ["BulwarkFuzzChecks"]),
