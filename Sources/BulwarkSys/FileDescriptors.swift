@@ -58,12 +58,31 @@ public enum FileDescriptors {
         if fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 { throw SystemError.last("fcntl(F_SETFL)") }
     }
 
-    /// Counts the entries of /proc/self/fd (minus the one opendir itself holds).
-    public static func openCount() -> Int {
-        guard let directory = opendir("/proc/self/fd") else { return -1 }
-        var count = 0
-        while readdir(directory) != nil { count += 1 }
-        closedir(directory)
-        return count - 3  // ".", ".." and the directory's own fd
+    /// The fds open in this process: the entries of /proc/self/fd, through a directory opened
+    /// once (`prepareOpenCount`) and read again from its start, so counting needs no new fd
+    /// and still works when the process is out of them. Nil if it was never opened.
+    public static func openCount() -> Int? { OpenFileCounter.shared.count() }
+
+    /// Opens the /proc/self/fd directory the counts read (a worker does this at start, while
+    /// it has fds to spare).
+    public static func prepareOpenCount() { _ = OpenFileCounter.shared.count() }
+}
+
+/// /proc/self/fd kept open: rewinddir + readdir re-list the fd table each time (procfs builds
+/// the listing when read).
+private final class OpenFileCounter: @unchecked Sendable {  // @unchecked: `directory` is only touched while holding `lock`
+    static let shared = OpenFileCounter()
+    private let lock = PthreadLock()
+    private var directory: OpaquePointer?
+
+    func count() -> Int? {
+        lock.withLock {
+            if directory == nil { directory = opendir("/proc/self/fd") }
+            guard let directory else { return nil }
+            rewinddir(directory)
+            var count = 0
+            while readdir(directory) != nil { count += 1 }
+            return count - 3  // ".", ".." and the directory's own fd
+        }
     }
 }

@@ -74,6 +74,31 @@ public enum Processes {
 
     public static func signal(_ pid: Int32, _ signal: Int32) { _ = kill(pid, signal) }
 
+    /// An fd of this process's own executable (/proc/self/exe), close-on-exec: it stays valid
+    /// when the file at the path is replaced or removed.
+    public static func openOwnExecutable() throws(SystemError) -> Int32 {
+        let fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw SystemError.last("open(/proc/self/exe)") }
+        return fd
+    }
+
+    /// exit(3): atexit handlers run.
+    public static func exit(_ code: Int32) -> Never { Glibc.exit(code) }
+
+    /// Sleeps the calling thread (never on an engine thread).
+    public static func sleep(milliseconds: Int) {
+        var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+
+    /// waitpid for one child, without waiting when `block` is false. Nil while it runs.
+    public static func wait(_ pid: Int32, block: Bool) -> Exit? {
+        var status: Int32 = 0
+        let result = retryingInterrupts { waitpid(pid, &status, block ? 0 : WNOHANG) }
+        return result == pid ? Exit(pid: pid, status: status) : nil
+    }
+
     /// Whether `pid` exists (and may be signalled by us).
     public static func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
 
@@ -103,7 +128,7 @@ public enum Processes {
         return result
     }
 
-    private static func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
+    static func withCStrings<Result>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> Result) -> Result {
         let pointers = strings.map { strdup($0) } + [nil]
         defer { for pointer in pointers { free(pointer) } }
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
@@ -120,27 +145,70 @@ public enum MessageChannel {
         return (fds[0], fds[1])
     }
 
-    /// Sends one message; false if the peer is gone or its queue is full (messages are advisory).
-    @discardableResult
-    public static func send(_ fd: Int32, _ text: String) -> Bool {
-        var bytes = Array(text.utf8)
-        return bytes.withUnsafeMutableBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) } >= 0
+    /// The longest message either side sends (a record is at most 2 KiB; a config goes as a file).
+    public static let maximumMessageBytes = 16 * 1024
+
+    /// One message: its text, and the file that came with it (the receiver owns it).
+    public struct Message: Sendable {
+        public let text: String
+        public let file: Int32?
     }
 
-    /// The messages waiting, and whether the peer has closed.
-    public static func receive(_ fd: Int32) -> (messages: [String], closed: Bool) {
-        var messages: [String] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+    /// Sends one message, with `file` attached if given; false if the peer is gone, its queue
+    /// is full or the text is longer than `maximumMessageBytes`.
+    @discardableResult
+    public static func send(_ fd: Int32, _ text: String, file: Int32? = nil) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count <= maximumMessageBytes else { return false }
+        return bytes.withUnsafeBytes { bulwark_send_with_fd(fd, $0.baseAddress, $0.count, file ?? -1) } >= 0
+    }
+
+    /// The messages waiting, and whether the peer has closed. A message cut short (longer than
+    /// `maximumMessageBytes`) is dropped.
+    public static func receive(_ fd: Int32) -> (messages: [Message], closed: Bool) {
+        var messages: [Message] = []
+        var buffer = [UInt8](repeating: 0, count: maximumMessageBytes)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+            var file: Int32 = -1
+            var truncated: Int32 = 0
+            let count = buffer.withUnsafeMutableBytes { bulwark_receive_with_fd(fd, $0.baseAddress, $0.count, &file, &truncated) }
             if count > 0 {
-                messages.append(String(decoding: buffer[..<count], as: UTF8.self))
+                if truncated != 0 {
+                    if file >= 0 { Glibc.close(file) }
+                    continue
+                }
+                messages.append(Message(text: String(decoding: buffer[..<count], as: UTF8.self), file: file >= 0 ? file : nil))
                 continue
             }
             if count == 0 { return (messages, true) }
-            if errno == EINTR { continue }
             return (messages, errno != EAGAIN)
         }
+    }
+}
+
+/// The master's way back to its previous image after an upgrade's exec (see CBulwarkShims.h):
+/// armed while the new image restores its state.
+public enum MasterFallback {
+    /// The variable the previous image finds its reason in.
+    public static let reasonVariable = "BULWARK_MASTER_FALLBACK"
+
+    /// From now until `disarm`, a crash, `seconds` without progress, or an exit executes
+    /// `executableFD` again with `arguments` (argv[0] first) and `environment`.
+    public static func arm(executableFD: Int32, arguments: [String], environment: [String], seconds: UInt32) throws(SystemError) {
+        let status = Processes.withCStrings(arguments) { argv in
+            Processes.withCStrings(environment) { envp in
+                bulwark_fallback_arm(executableFD, UnsafeMutablePointer(mutating: argv), UnsafeMutablePointer(mutating: envp), seconds)
+            }
+        }
+        if status != 0 { throw SystemError.last("arming the master's fallback") }
+    }
+
+    public static func disarm() { bulwark_fallback_disarm() }
+
+    /// Executes the previous image at once; returns only on failure.
+    public static func now(reason: String) -> SystemError {
+        _ = bulwark_fallback_now(reason)
+        return SystemError.last("fexecve of the previous binary")
     }
 }
 

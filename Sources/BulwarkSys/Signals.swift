@@ -43,3 +43,14 @@ public struct SignalFD: Sendable {
         }
     }
 }
+
+/// Signal numbers, for modules that do not import Glibc.
+public enum Signal {
+    public static let hangup = SIGHUP
+    public static let interrupt = SIGINT
+    public static let terminate = SIGTERM
+    public static let kill = SIGKILL
+    public static let userDefined2 = SIGUSR2
+    public static let child = SIGCHLD
+    public static let segmentationFault = SIGSEGV
+}

@@ -19,6 +19,9 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 public enum Errno {
+    public static let invalidArgument = EINVAL
+    public static let fileTooBig = EFBIG
+
     public static func describe(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "errno \(code)" }
         return String(cString: text)

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <linux/capability.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 
 int bulwark_accept4(int fd, struct sockaddr *address, socklen_t *length, int flags) {
     return accept4(fd, address, length, flags);
@@ -196,4 +198,175 @@ int64_t bulwark_effective_capabilities(void) {
     struct __user_cap_data_struct data[2];
     if (syscall(SYS_capget, &header, data) < 0) return -1;
     return (int64_t)(((uint64_t)data[1].effective << 32) | data[0].effective);
+}
+
+// MARK: handing a config on
+
+
+int bulwark_memfd_create(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+}
+
+int bulwark_memfd_seal(int fd) {
+    return fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+}
+
+ssize_t bulwark_send_with_fd(int socket, const void *buffer, size_t length, int fd) {
+    struct iovec vector = { .iov_base = (void *)buffer, .iov_len = length };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int))]; } control;
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    if (fd >= 0) {
+        memset(&control, 0, sizeof(control));
+        message.msg_control = control.space;
+        message.msg_controllen = sizeof(control.space);
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    }
+    ssize_t sent;
+    do { sent = sendmsg(socket, &message, MSG_DONTWAIT | MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent;
+}
+
+ssize_t bulwark_receive_with_fd(int socket, void *buffer, size_t length, int *fd, int *truncated) {
+    struct iovec vector = { .iov_base = buffer, .iov_len = length };
+    union { struct cmsghdr header; char space[CMSG_SPACE(sizeof(int) * 4)]; } control;
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.space,
+                              .msg_controllen = sizeof(control.space) };
+    *fd = -1;
+    *truncated = 0;
+    ssize_t count;
+    do { count = recvmsg(socket, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); } while (count < 0 && errno == EINTR);
+    if (count < 0) return count;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t fds = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t index = 0; index < fds; index++) {
+            int received;
+            memcpy(&received, CMSG_DATA(header) + index * sizeof(int), sizeof(int));
+            if (*fd < 0) *fd = received; else close(received);  // one fd a message; extra ones are not kept
+        }
+    }
+    if (message.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) *truncated = 1;
+    return count;
+}
+
+// MARK: the master's fallback after an upgrade's exec
+
+static const int fallback_signals[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGALRM };
+#define FALLBACK_SIGNAL_COUNT (sizeof(fallback_signals) / sizeof(fallback_signals[0]))
+static struct sigaction fallback_previous[FALLBACK_SIGNAL_COUNT];
+static volatile sig_atomic_t fallback_armed = 0;
+static int fallback_fd = -1;
+static char **fallback_argv = NULL;
+static char **fallback_envp = NULL;
+static unsigned fallback_seconds = 0;
+#define FALLBACK_PREFIX "BULWARK_MASTER_FALLBACK="
+// The last slot of fallback_envp points here; the handler writes the reason into it.
+static char fallback_reason[256] = FALLBACK_PREFIX "exited while restoring";
+
+static char **copy_strings(char *const strings[], int extra) {
+    size_t count = 0;
+    while (strings[count]) count++;
+    char **copy = calloc(count + extra + 1, sizeof(char *));
+    if (!copy) return NULL;
+    for (size_t index = 0; index < count; index++) {
+        copy[index] = strdup(strings[index]);
+        if (!copy[index]) return NULL;
+    }
+    return copy;
+}
+
+/// Appends `text` at `*cursor` (within the reason buffer), async-signal-safe.
+static void reason_append(char **cursor, const char *text) {
+    char *end = fallback_reason + sizeof(fallback_reason) - 1;
+    while (*text && *cursor < end) *(*cursor)++ = *text++;
+    **cursor = 0;
+}
+
+static void reason_append_number(char **cursor, unsigned value) {
+    char digits[12];
+    int length = 0;
+    do { digits[length++] = (char)('0' + value % 10); value /= 10; } while (value && length < 11);
+    char text[12];
+    for (int index = 0; index < length; index++) text[index] = digits[length - 1 - index];
+    text[length] = 0;
+    reason_append(cursor, text);
+}
+
+static void fallback_exec(void) {
+    fallback_armed = 0;
+    fexecve(fallback_fd, fallback_argv, fallback_envp);
+}
+
+static void fallback_on_signal(int signal_number) {
+    if (fallback_armed) {
+        char *cursor = fallback_reason + strlen(FALLBACK_PREFIX);
+        if (signal_number == SIGALRM) {
+            reason_append(&cursor, "made no progress for ");
+            reason_append_number(&cursor, fallback_seconds);
+            reason_append(&cursor, " s while restoring");
+        } else {
+            reason_append(&cursor, "killed by signal ");
+            reason_append_number(&cursor, (unsigned)signal_number);
+            reason_append(&cursor, " while restoring");
+        }
+        sigset_t unblock;
+        sigemptyset(&unblock);
+        sigaddset(&unblock, signal_number);
+        sigprocmask(SIG_UNBLOCK, &unblock, NULL);  // the previous image must not start with it blocked
+        fallback_exec();
+    }
+    // Not armed, or fexecve failed: die of the signal as without the handler.
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+static void fallback_at_exit(void) {
+    if (fallback_armed) fallback_exec();
+}
+
+int bulwark_fallback_arm(int executable_fd, char *const argv[], char *const envp[], unsigned seconds) {
+    fallback_fd = executable_fd;
+    fallback_seconds = seconds;
+    fallback_argv = copy_strings(argv, 0);
+    fallback_envp = copy_strings(envp, 1);
+    if (!fallback_argv || !fallback_envp) return -1;
+    size_t count = 0;
+    while (fallback_envp[count]) count++;
+    fallback_envp[count] = fallback_reason;
+    static int registered = 0;
+    if (!registered && atexit(fallback_at_exit) != 0) return -1;
+    registered = 1;
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = fallback_on_signal;
+    sigemptyset(&action.sa_mask);
+    for (size_t index = 0; index < FALLBACK_SIGNAL_COUNT; index++) {
+        if (sigaction(fallback_signals[index], &action, &fallback_previous[index]) != 0) return -1;
+    }
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &unblock, NULL);
+    fallback_armed = 1;
+    alarm(seconds);
+    return 0;
+}
+
+void bulwark_fallback_disarm(void) {
+    if (!fallback_armed) return;
+    alarm(0);
+    fallback_armed = 0;
+    for (size_t index = 0; index < FALLBACK_SIGNAL_COUNT; index++) sigaction(fallback_signals[index], &fallback_previous[index], NULL);
+}
+
+int bulwark_fallback_now(const char *reason) {
+    if (!fallback_argv) { errno = EINVAL; return -1; }
+    char *cursor = fallback_reason + strlen(FALLBACK_PREFIX);
+    reason_append(&cursor, reason);
+    fallback_exec();
+    return -1;
 }

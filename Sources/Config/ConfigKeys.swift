@@ -123,6 +123,14 @@ public enum ConfigKeys {
         section: .server, name: "drain_timeout", kind: .duration(.zero...Duration.seconds(86_400)), defaultValue: .string("30s"),
         doc: "On a graceful stop (SIGTERM), an upgrade or a reload that needs a new worker: how long a worker that stopped accepting "
             + "keeps serving its open connections before closing the rest; \"0s\" closes them at once.")
+    public static let startTimeout = ConfigKey(
+        section: .server, name: "start_timeout", kind: .duration(.seconds(1)...Duration.seconds(3600)), defaultValue: .string("30s"),
+        doc: "How long a new worker (at start, after a crash, for a reload or an upgrade) has to be ready before the master kills it: "
+            + "a reload or upgrade whose worker is not ready in time is undone, and the running worker goes on serving.")
+    public static let upgradeProbation = ConfigKey(
+        section: .server, name: "upgrade_probation", kind: .duration(.zero...Duration.seconds(600)), defaultValue: .string("3s"),
+        doc: "On an upgrade, how long the new binary's worker must stay up, ready but accepting nothing, before the master "
+            + "re-executes the new binary and that worker takes over; if it dies meanwhile, the upgrade is refused and nothing changed.")
     public static let user = ConfigKey(
         section: .server, name: "user", kind: .owner, presence: .optional(absentText: "the user bulwark is started as"),
         doc: "The user the worker process runs as: a user name, or a numeric uid as a string. Needs bulwark started as root: the "
@@ -370,7 +378,7 @@ public enum ConfigKeys {
 
     /// Every key, in reference order.
     public static let all: [ConfigKey] =
-        [workers, highWater, nodeID, drainTimeout, user, group, logLevel]
+        [workers, highWater, nodeID, drainTimeout, startTimeout, upgradeProbation, user, group, logLevel]
         + [
             guardMaxFiles, guardMaxConnections, guardSampleInterval,
             guardMaxLoad, guardLoadClear, guardMaxMemoryUsedPercent, guardMemoryUsedClearPercent,

@@ -12,8 +12,11 @@ extension ServerConfig {
         }
         guard let highWaterBytes = values.integer(ConfigKeys.highWater),
               let drainTimeout = values.duration(ConfigKeys.drainTimeout),
+              let startTimeout = values.duration(ConfigKeys.startTimeout),
+              let upgradeProbation = values.duration(ConfigKeys.upgradeProbation),
               let nodeID = values.integer(ConfigKeys.nodeID) else { return nil }
-        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout, nodeID: nodeID,
+        self.init(workers: workers, highWaterBytes: highWaterBytes, drainTimeout: drainTimeout, startTimeout: startTimeout,
+                  upgradeProbation: upgradeProbation, nodeID: nodeID,
                   user: values.text(ConfigKeys.user), group: values.text(ConfigKeys.group))
     }
 }

@@ -41,17 +41,23 @@ public struct ServerConfig: Sendable, Equatable {
     public var highWaterBytes: Int
     /// How long a draining worker keeps serving open connections before closing them.
     public var drainTimeout: Duration
+    /// How long a new worker has to be ready before the master kills it.
+    public var startTimeout: Duration
+    /// How long an upgrade's worker must stay up, standby, before it takes over.
+    public var upgradeProbation: Duration
     /// The top 16 bits of every mux session id.
     public var nodeID: Int
     /// The worker's user and group (names or numeric ids); nil: as started.
     public var user: String?
     public var group: String?
 
-    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30), nodeID: Int = 0,
-                user: String? = nil, group: String? = nil) {
+    public init(workers: Int?, highWaterBytes: Int, drainTimeout: Duration = .seconds(30), startTimeout: Duration = .seconds(30),
+                upgradeProbation: Duration = .seconds(3), nodeID: Int = 0, user: String? = nil, group: String? = nil) {
         self.workers = workers
         self.highWaterBytes = highWaterBytes
         self.drainTimeout = drainTimeout
+        self.startTimeout = startTimeout
+        self.upgradeProbation = upgradeProbation
         self.nodeID = nodeID
         self.user = user
         self.group = group

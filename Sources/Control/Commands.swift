@@ -104,7 +104,7 @@ public enum Commands {
             ("connections_total", .integer(runtime.listeners.reduce(0) { $0 + $1.statistics.accepted.value })),
             ("memory_rss_bytes", ProcessFacts.residentBytes().map { .integer($0) } ?? .null),
             ("memory_allocated_bytes", allocated >= 0 ? .integer(Int(allocated)) : .null),
-            ("open_files", .integer(FileDescriptors.openCount())),
+            ("open_files", FileDescriptors.openCount().map { .integer($0) } ?? .null),
             ("open_files_limit", .integer(Int(limits.soft))),
             ("guard_load_tripped", .boolean(pressure.loadTripped)),
             ("guard_memory_tripped", .boolean(pressure.memoryTripped)),

@@ -93,7 +93,7 @@ public enum Metrics {
             MetricFamily("bulwark_guard_sample_failures_total", .counter, "Readings of /proc that could not be read or parsed.",
                          [([], Double(guardRuntime.sampleFailures.value))]),
             MetricFamily("bulwark_open_files", .gauge, "File descriptors open in the process.",
-                         [([], Double(FileDescriptors.openCount()))]),
+                         FileDescriptors.openCount().map { [([], Double($0))] } ?? []),
             MetricFamily("bulwark_open_files_limit", .gauge, "RLIMIT_NOFILE (soft).",
                          [([], Double(ProcessFacts.openFileLimit().soft))]),
             MetricFamily("bulwark_uptime_seconds", .gauge, "Seconds since the gateway started.",

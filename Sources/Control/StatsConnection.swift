@@ -98,14 +98,21 @@ final class StatsConnection: EventHandler, @unchecked Sendable {  // @unchecked:
             if !commandRunning { closeWhenFlushed = true }
         case .transferred(let count):
             input.append(contentsOf: UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
-            answerPendingLines()
-            if !hasPendingLine && input.count > Self.maxLineBytes {
-                input.removeAll()
-                write(httpRequest != nil ? MetricsHTTPRequest.response(431, "Request Header Fields Too Large")
-                                         : "error: command line longer than \(Self.maxLineBytes) bytes\n\n")
-                discardedBytes = 0
+            // A line over the limit is refused whether or not its end has arrived yet (input is
+            // only read while it holds no complete line, so each read's lines are checked here).
+            if input.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).contains(where: { $0.count > Self.maxLineBytes }) {
+                return refuseOverlongLine()
             }
+            answerPendingLines()
         }
+    }
+
+    /// The error, our side shut once it is sent, and whatever the client still sends dropped.
+    private func refuseOverlongLine() {
+        input.removeAll()
+        write(httpRequest != nil ? MetricsHTTPRequest.response(431, "Request Header Fields Too Large")
+                                 : "error: command line longer than \(Self.maxLineBytes) bytes\n\n")
+        discardedBytes = 0
     }
 
     private func discardInput(scratch: UnsafeMutableRawBufferPointer) {

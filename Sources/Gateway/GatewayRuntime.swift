@@ -30,6 +30,8 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     private var currentConfig: GatewayConfig
     private var sampler: GuardSampler?
     private var running = false
+    /// The listeners are on the epoll (startAccepting ran).
+    private var accepting = false
     let logger: Logger
     /// Stats-socket peers refused by their credentials, logged at most once a second.
     private let peerRefusalLog = RateLimitedLog()
@@ -114,8 +116,10 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         }
     }
 
-    /// Serves until stop() (or SIGTERM/SIGINT); then closes what is left and returns.
-    public func run() throws(StartError) {
+    /// Serves until stop() (or SIGTERM/SIGINT); then closes what is left and returns. With
+    /// `accepting` false (a standby worker) the listeners stay off the epoll until
+    /// `startAccepting()`.
+    public func run(accepting: Bool = true) throws(StartError) {
         do {
             try signalWatcher?.start()
             try lock.withLock { () throws(SystemError) in
@@ -124,11 +128,10 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
             }
             try resolver?.start()
             for linkPool in linkPools.values { try linkPool.start() }
-            for listener in listeners { try listener.start() }
         } catch {
             throw StartError(description: "engine: \(error)")
         }
-        logger.info("bulwark serving: \(engine.workerCount) workers, listeners \(listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " "))")
+        if accepting { try startAccepting() }
         do {
             try engine.run()
         } catch {
@@ -136,6 +139,22 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         }
         engine.closeRemaining()
         logger.info("bulwark stopped")
+    }
+
+    /// Puts the listeners on the epoll (once; a draining or stopped runtime accepts nothing).
+    public func startAccepting() throws(StartError) {
+        let start: Bool = lock.withLock {
+            guard !accepting && drainWatcher == nil && !stopRequested.load(ordering: .acquiring) else { return false }
+            accepting = true
+            return true
+        }
+        guard start else { return }
+        do {
+            for listener in listeners { try listener.start() }
+        } catch {
+            throw StartError(description: "engine: \(error)")
+        }
+        logger.info("bulwark serving: \(engine.workerCount) workers, listeners \(listeners.map { "\($0.name)=\($0.address)" }.joined(separator: " "))")
     }
 
     /// Stops accepting at once (listeners are closed first), then stops the engine; run() then

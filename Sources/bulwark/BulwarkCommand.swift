@@ -5,6 +5,7 @@ import Config
 import Control
 import Gateway
 import Logging
+import Supervisor
 
 @main
 struct BulwarkCommand: ParsableCommand {
@@ -12,7 +13,7 @@ struct BulwarkCommand: ParsableCommand {
         commandName: "bulwark",
         abstract: "An access-layer gateway: holds many long-lived TCP connections and relays them to backends.",
         version: VersionText.full(),
-        subcommands: [Run.self, Check.self, Worker.self]
+        subcommands: [Run.self, Check.self, Worker.self, UpgradeCheck.self]
     )
 }
 
@@ -23,15 +24,8 @@ struct ConfigOption: ParsableArguments {
 
 /// Reads and validates a config file; prints every error (file:line: key: message) to stderr.
 func loadConfig(_ path: String) throws -> (text: String, config: GatewayConfig) {
-    let text: String
     do {
-        text = try Files.readText(path)
-    } catch {
-        StandardStreams.writeError("\(path): cannot read: \(Errno.describe(error.errno))")
-        throw ExitCode(2)
-    }
-    do {
-        return (text, try ConfigParser.parse(text: text, file: path))
+        return try ConfigFile.load(path)
     } catch {
         StandardStreams.writeError(error.description)
         throw ExitCode(2)
@@ -58,26 +52,52 @@ extension BulwarkCommand {
         @OptionGroup var options: ConfigOption
 
         func run() throws {
-            let config = try loadConfig(options.configPath).config
-            let logger = startLogging(config.log.level, label: "bulwark")
-            do {
-                _ = try WorkerPrivileges.target(config.server)
-            } catch {
-                logger.critical("cannot start: \(error)")
-                throw ExitCode(2)
+            if Processes.environment(MasterState.stateVariable) != nil {
+                let status = MasterRestore.run(configPath: options.configPath)
+                if status != 0 { throw ExitCode(status) }
+                return
             }
+            let (text, config) = try loadConfig(options.configPath)
+            let logger = startLogging(config.log.level, label: "bulwark")
             // Before the first worker starts, so that it inherits the limit.
             raiseOpenFileLimit(to: config.guardConfig.maxFiles, logger: logger)
             SignalFD.ignoreBrokenPipe()
             let master: Master
             do {
-                master = try Master(configPath: options.configPath, config: config, logger: logger)
+                let store = try ConfigStore.bindFirst(path: options.configPath, text: text, config: config)
+                master = try Master(store: store, binaryPath: Processes.executablePath() ?? CommandLine.arguments[0], logger: logger,
+                                    timings: MasterRestore.timings())
             } catch {
                 logger.critical("cannot start: \(error)")
                 throw ExitCode(1)
             }
             let status = master.run()
             if status != 0 { throw ExitCode(status) }
+        }
+    }
+
+    /// Run by a master before it re-executes this binary for an upgrade: can this version take
+    /// over the state the master would hand it? Exit 0 when it can.
+    struct UpgradeCheck: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "upgrade-check", abstract: "Check that this binary can take over a running master (run by the master).",
+            shouldDisplay: false)
+        @OptionGroup var options: ConfigOption
+
+        func run() throws {
+            do {
+                guard let (state, supervisor, sockets) = try MasterState.fromEnvironment() else {
+                    StandardStreams.writeError("bulwark upgrade-check: run only by a master before an upgrade")
+                    throw ExitCode(2)
+                }
+                let config = try LoadedConfig(id: ConfigID(state.configNumber), sealedFD: state.configFD, sockets: sockets,
+                                              path: options.configPath)
+                StandardStreams.writeOutput("upgrade check passed: version \(VersionText.version) can take over \(supervisor.workers.count) "
+                    + "workers and config \(config.id) (\(config.config.listeners.count) listeners)")
+            } catch let error as ConfigLoadError {
+                StandardStreams.writeError("bulwark upgrade-check: \(error)")
+                throw ExitCode(2)
+            }
         }
     }
 }

@@ -7,7 +7,7 @@ struct ConfigKeysTests {
         let names = ConfigKeys.all.map { "\($0.section.rawValue).\($0.name)" }
         #expect(Set(names).count == names.count)
         #expect(names == [
-            "server.workers", "server.high_water", "server.node_id", "server.drain_timeout", "server.user", "server.group", "log.level",
+            "server.workers", "server.high_water", "server.node_id", "server.drain_timeout", "server.start_timeout", "server.upgrade_probation", "server.user", "server.group", "log.level",
             "guard.max_files", "guard.max_connections", "guard.sample_interval",
             "guard.max_load", "guard.load_clear", "guard.max_memory_used_percent", "guard.memory_used_clear_percent",
             "guard.min_memory_available", "guard.memory_available_clear",
@@ -33,7 +33,7 @@ struct ConfigKeysTests {
     @Test func requiredKeysAndDefaults() {
         let defaults = ConfigKeys.all.map { "\($0.section.rawValue).\($0.name)=\($0.defaultText)" }
         #expect(defaults == [
-            #"server.workers="auto""#, #"server.high_water="256KiB""#, "server.node_id=0", #"server.drain_timeout="30s""#,
+            #"server.workers="auto""#, #"server.high_water="256KiB""#, "server.node_id=0", #"server.drain_timeout="30s""#, #"server.start_timeout="30s""#, #"server.upgrade_probation="3s""#,
             "server.user=the user bulwark is started as", "server.group=user's primary group", #"log.level="info""#,
             "guard.max_files=1048576", "guard.max_connections=0", #"guard.sample_interval="1s""#,
             "guard.max_load=off", "guard.load_clear=0.9 × max_load",

@@ -70,12 +70,12 @@ struct ConfigValidationTests {
 
     @Test func unknownKeyInServer() {
         #expect(serverIssues("wrkers = 2")
-            == [#"t.toml:2: server.wrkers: unknown key "wrkers" in [server]; known keys: workers, high_water, node_id, drain_timeout, user, group"#])
+            == [#"t.toml:2: server.wrkers: unknown key "wrkers" in [server]; known keys: workers, high_water, node_id, drain_timeout, start_timeout, upgrade_probation, user, group"#])
     }
 
     @Test func subTableOfAKnownSectionIsAnUnknownKey() {
         #expect(issues("[server.extra]\nx = 1\n\n" + listenerAndBackend)
-            == [#"t.toml:1: server.extra: unknown key "extra" in [server]; known keys: workers, high_water, node_id, drain_timeout, user, group"#])
+            == [#"t.toml:1: server.extra: unknown key "extra" in [server]; known keys: workers, high_water, node_id, drain_timeout, start_timeout, upgrade_probation, user, group"#])
     }
 
     // MARK: [log]
@@ -300,7 +300,7 @@ struct ConfigValidationTests {
             #"f.toml:3: backend[0].servers[0]: invalid port "99999"; expected a number 1...65535"#,
             #"f.toml:4: backend[0].connect_timeout: invalid duration "soon"; use a number with a unit (ns, us, ms, s, m, h), like "3s" or "250ms""#,
             #"f.toml:7: server.workers: must be between 1 and 1024 (or "auto"), got 0"#,
-            #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water, node_id, drain_timeout, user, group"#,
+            #"f.toml:8: server.colour: unknown key "colour" in [server]; known keys: workers, high_water, node_id, drain_timeout, start_timeout, upgrade_probation, user, group"#,
             #"f.toml:13: listener[0].framing: mode "mux" needs framing "u16be", "u32be" or "line": each client frame becomes one DATA message"#,
             #"f.toml:14: listener[0].backend: backend "missing" is not defined; defined backends: "b""#,
             "f.toml:16: extra: unknown table [extra]; known tables: [server], [log], [guard], [[listener]], [[backend]], [[stats]]",

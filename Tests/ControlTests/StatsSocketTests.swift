@@ -175,6 +175,24 @@ import Testing
         #expect(try later.receiveExactly(1) == [UInt8(ascii: "d")])
     }
 
+    /// Issue 17, case 12: a line of 4,097 to 8,191 bytes is refused too, even when its newline
+    /// comes in the same read; one of exactly 4,096 bytes is answered.
+    @Test(arguments: [4097, 5000, 8191])
+    func aLineJustOverTheLimitIsRefusedWithItsNewline(_ length: Int) throws {
+        let backend = try ScriptedBackend(script: ScriptedBackend.echo)
+        defer { backend.stop() }
+        let harness = try ControlHarness(backend: backend.address)
+        defer { harness.stop() }
+        let client = BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket))
+        try? client.sendAll(Array(("show info" + String(repeating: " ", count: length - 9) + "\n").utf8))
+        let answer = String(decoding: (try? client.receiveToEnd()) ?? [], as: UTF8.self)
+        #expect(answer.hasPrefix("error: command line longer than 4096 bytes"), "\(length): \(answer.prefix(80))")
+        let exact = BlockingSocket(fd: try UnixSockets.connect(path: harness.userSocket))
+        try exact.sendAll(Array(("show info" + String(repeating: " ", count: 4096 - 9) + "\n").utf8))
+        let answered = String(decoding: (try? exact.receiveToEnd()) ?? [], as: UTF8.self)
+        #expect(answered.contains("version: "), "4,096 bytes are within the limit")
+    }
+
     @Test func anOverlongLineIsRefusedAndExtraClientsAreClosed() throws {
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }

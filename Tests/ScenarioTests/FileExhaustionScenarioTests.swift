@@ -10,7 +10,9 @@ import Testing
         let backend = try ScriptedBackend(script: ScriptedBackend.echo)
         defer { backend.stop() }
         let port = try freeLoopbackPort()
-        let path = PackagePaths.writeTemporary(echoRelayConfig(port: port, backend: backend.address, listener: "tight", server: "workers = 2"))
+        let socket = "/tmp/bulwark-test-exhaustion-\(getpid()).sock"
+        let path = PackagePaths.writeTemporary(echoRelayConfig(port: port, backend: backend.address, listener: "tight", server: "workers = 2",
+                                                               rest: "[stats]\nsocket = \"\(socket)\"\nlevel = \"user\""))
         defer { unlink(path) }
         // Hard limit 40: about 10 fds for the process itself, 3 per relayed client.
         let gateway = try ChildProcess("/usr/bin/prlimit", ["--nofile=40:40", PackagePaths.bulwarkBinary, "run", "-c", path])
@@ -33,6 +35,17 @@ import Testing
         #expect(cpuAfter - cpuBefore < 200_000_000, "gateway used \(cpuAfter - cpuBefore) ns of CPU in 1 s while out of fds")
         let pauseLines = gateway.errorOutput.split(separator: "\n").filter { $0.contains("pausing accepts") }
         #expect(pauseLines.count <= 4, "log lines are limited to about one a second")
+
+        // Issue 17, case 11: out of fds, `show info` still counts them (no fd is opened to count).
+        var openFiles: String?
+        #expect(eventually(timeoutMilliseconds: 5000) {
+            guard let client = try? BlockingSocket(fd: UnixSockets.connect(path: socket)), (try? client.send("show info\n")) != nil else { return false }
+            let info = String(decoding: (try? client.receiveToEnd()) ?? [], as: UTF8.self)
+            openFiles = info.split(separator: "\n").first { $0.hasPrefix("open_files: ") }.map { String($0.dropFirst(12)) }
+            return openFiles != nil
+        })
+        let count = try #require(openFiles.flatMap { Int($0) }, "open_files: \(openFiles ?? "none")")
+        #expect(count >= 30 && count <= 40, "the fd table is nearly full: \(count) of 40")
 
         // Free the fds: the gateway accepts and relays again.
         for client in clients { client.close() }

@@ -191,6 +191,7 @@ def main():
             file.write(f"""[server]
 workers = 2
 drain_timeout = "{DRAIN_SECONDS}s"
+upgrade_probation = "1s"
 [guard]
 max_files = 20000
 idle_timeout = "0s"
@@ -225,7 +226,7 @@ level = "admin"
             old = children(master.pid)
             started = time.monotonic()
             master.send_signal(signal.SIGUSR2)
-            wait_for(lambda: (now := last_upgrade(stats)) != before and now.startswith("from") and now.endswith("serving"),
+            wait_for(lambda: (now := last_upgrade(stats)) != before and now.startswith("upgraded") and now.endswith("serving"),
                      30, f"upgrade {number} to serve")
             upgrade_seconds.append(round(time.monotonic() - started, 3))
             deadline = time.monotonic() + DRAIN_SECONDS + 1

@@ -110,4 +110,36 @@ int bulwark_drop_all_capabilities(void);
 /// The effective capability set's low 64 bits (for tests and logs), or -1.
 int64_t bulwark_effective_capabilities(void);
 
+// Handing a config from the master to its workers: a sealed memory file, passed on at spawn or
+// over the channel with SCM_RIGHTS.
+
+/// memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING).
+int bulwark_memfd_create(const char *name);
+
+/// Seals a memory file against every change (F_SEAL_WRITE, SHRINK, GROW, then SEAL). 0, or -1.
+int bulwark_memfd_seal(int fd);
+
+/// send(2) of one message with `fd` attached (SCM_RIGHTS; none when fd < 0), MSG_DONTWAIT |
+/// MSG_NOSIGNAL. The byte count, or -1 with errno.
+ssize_t bulwark_send_with_fd(int socket, const void *buffer, size_t length, int fd);
+
+/// recv(2) of one message, MSG_DONTWAIT, taking an attached fd (close-on-exec) into *fd (-1
+/// when none). The byte count (0: end of stream), or -1 with errno. *truncated is set when the
+/// message was longer than the buffer.
+ssize_t bulwark_receive_with_fd(int socket, void *buffer, size_t length, int *fd, int *truncated);
+
+// The master's way back after an upgrade's exec: while the new image restores its state, a
+// crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP), a hang (SIGALRM after `seconds`)
+// or an exit makes it execute the previous image again (fexecve of `executable_fd`) with
+// `argv` and `envp` plus BULWARK_MASTER_FALLBACK=<why>. Async-signal-safe in the handler.
+
+/// Copies argv and envp (NULL-terminated) and installs the handlers and the alarm. 0, or -1.
+int bulwark_fallback_arm(int executable_fd, char *const argv[], char *const envp[], unsigned seconds);
+
+/// The restore is done: the handlers are put back as they were, the alarm cancelled.
+void bulwark_fallback_disarm(void);
+
+/// Executes the previous image now, saying `reason`. Returns only if that fails (-1, errno).
+int bulwark_fallback_now(const char *reason);
+
 #endif
