@@ -40,7 +40,7 @@ class Gateway:
     """`bulwark run` on a config made of `body` plus an admin stats socket. `wrap` prefixes the
     command (unshare, prlimit); `env` adds to the environment."""
 
-    def __init__(self, work, name, body, wrap=(), env=None, workers=2):
+    def __init__(self, work, name, body, wrap=(), env=None, workers=2, binary=None):
         self.work = work
         self.stats = os.path.join(work, f"{name}.sock")
         self.config = os.path.join(work, f"{name}.toml")
@@ -48,7 +48,7 @@ class Gateway:
             f.write(f"[server]\nworkers = {workers}\n\n{body}\n\n[[stats]]\nsocket = \"{self.stats}\"\nlevel = \"admin\"\n")
         self.log_path = os.path.join(work, f"{name}.log")
         self.log = open(self.log_path, "w")
-        self.process = subprocess.Popen(list(wrap) + [os.path.join(RELEASE, "bulwark"), "run", "-c", self.config],
+        self.process = subprocess.Popen(list(wrap) + [binary or os.path.join(RELEASE, "bulwark"), "run", "-c", self.config],
                                         stdout=self.log, stderr=self.log, env={**os.environ, **(env or {})})
         wait_for(lambda: self.process.poll() is not None or self.answers(), 15, f"gateway {name} to answer")
         check(self.process.poll() is None, f"gateway {name} exited: {self.log_text()[-400:]}")

@@ -19,6 +19,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import backends  # noqa: E402
 import connections  # noqa: E402
+import deploys  # noqa: E402
 import exhaustion  # noqa: E402
 import frames  # noqa: E402
 import pressure  # noqa: E402
@@ -40,6 +41,7 @@ SCENARIOS = [
     (11, "stats socket abuse", pressure.stats_abuse),
     (13, "amplification", pressure.amplification),
     (12, "soak", soak.soak),
+    (14, "bad deploys", deploys.bad_deploys),
 ]
 
 

@@ -11,6 +11,7 @@ from common import RELEASE, Gateway, check, connect, echo_backend, free_port, wa
 
 SOAK = """[guard]
 max_frame = "1KiB"
+idle_timeout = "5m"
 
 [[listener]]
 name = "plain"
@@ -66,6 +67,13 @@ def malformed_traffic(port, stop_event, counts):
             time.sleep(0.05)
 
 
+def last_reload(gateway):
+    for line in gateway.ask("show info").splitlines():
+        if line.startswith("last_reload: "):
+            return line[len("last_reload: "):]
+    return ""
+
+
 def slope_per_10_minutes(samples):
     """Least-squares slope of (seconds, bytes) samples, in bytes per 10 minutes."""
     n = len(samples)
@@ -103,8 +111,18 @@ def soak(work):
             elapsed = time.monotonic() - started
             samples.append((elapsed, gateway.rss()))
             if elapsed >= next_reload:
+                # A limit changes each time, so every reload is applied live by the worker.
+                with open(gateway.config) as f:
+                    text = f.read()
+                idle = "6m" if 'idle_timeout = "5m"' in text else "5m"
+                with open(gateway.config, "w") as f:
+                    f.write(text.replace('idle_timeout = "6m"', 'idle_timeout = "5m"') if idle == "5m"
+                            else text.replace('idle_timeout = "5m"', 'idle_timeout = "6m"'))
+                before = last_reload(gateway)
                 answer = gateway.ask("reload", timeout=30)
-                reloads += "error" not in answer
+                applied = "error" not in answer and wait_for(
+                    lambda: (now := last_reload(gateway)) != before and now.startswith("applied"), 30, "the reload")
+                reloads += bool(applied)
                 next_reload += 60
             time.sleep(5)
         stop_event.set()

@@ -7,7 +7,9 @@
      root and bulwark's own user are answered, any other uid gets "permission denied" and the
      refusal is logged;
   3. an unknown user, and a user switch asked of a non-root start, stop `bulwark run` at once
-     with exit 2 and a message naming the key.
+     with exit 2 and a message naming the key;
+  4. a config file only root can read (0600) is still reloaded live: the worker is handed the
+     config by the master and never reads the file.
 Prints one JSON summary; exits 1 on the first failed check. Every wait is bounded.
 Usage: privilege_scenarios.py BULWARK_BINARY
 """
@@ -112,6 +114,19 @@ def scenario(binary, work):
         check(refused.startswith(f"error: permission denied: uid {STRANGER_UID}"), f"another uid is refused: {refused!r}")
         wait_for(lambda: f"refused uid {STRANGER_UID}" in open(log_path).read(), 5, "the refusal in the log")
         result["stranger_answer"] = refused.strip()
+
+        # 4. A config only root can read (0600): the worker never reads the file, so a limit
+        #    change is applied live by the unprivileged worker all the same (issue 17, case 8).
+        write_config(config, port, echo_port, stats, 'user = "nobody"\ngroup = "nogroup"\n[guard]\nidle_timeout = "7m"')
+        os.chmod(config, 0o600)
+        gateway.send_signal(signal.SIGHUP)
+        wait_for(lambda: "last_reload: applied" in ask_as(0, stats), 10, "the live reload to be applied")
+        info = ask_as(0, stats)
+        check("live" in info.split("last_reload: ", 1)[1].split("\n", 1)[0], f"applied live: {info}")
+        check("7m" in ask_as(0, stats, "show guard"), "the new idle_timeout is in force")
+        check(subprocess.run(["pgrep", "-P", str(gateway.pid)], capture_output=True, text=True).stdout.split() == workers,
+              "the same worker")
+        result["unreadable_config_reload"] = "applied live"
     finally:
         stop(gateway, signal.SIGTERM, timeout=15)
         echo.kill()
