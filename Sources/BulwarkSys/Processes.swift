@@ -149,9 +149,12 @@ public enum MessageChannel {
     public static let maximumMessageBytes = 16 * 1024
 
     /// One message: its text, and the file that came with it (the receiver owns it).
+    /// `truncated`: the text or the file did not fit (the file is then not there; a receiver
+    /// out of fds gets the text without it).
     public struct Message: Sendable {
         public let text: String
         public let file: Int32?
+        public let truncated: Bool
     }
 
     /// Sends one message, with `file` attached if given; false if the peer is gone, its queue
@@ -163,8 +166,7 @@ public enum MessageChannel {
         return bytes.withUnsafeBytes { bulwark_send_with_fd(fd, $0.baseAddress, $0.count, file ?? -1) } >= 0
     }
 
-    /// The messages waiting, and whether the peer has closed. A message cut short (longer than
-    /// `maximumMessageBytes`) is dropped.
+    /// The messages waiting, and whether the peer has closed; a message cut short comes marked.
     public static func receive(_ fd: Int32) -> (messages: [Message], closed: Bool) {
         var messages: [Message] = []
         var buffer = [UInt8](repeating: 0, count: maximumMessageBytes)
@@ -173,11 +175,8 @@ public enum MessageChannel {
             var truncated: Int32 = 0
             let count = buffer.withUnsafeMutableBytes { bulwark_receive_with_fd(fd, $0.baseAddress, $0.count, &file, &truncated) }
             if count > 0 {
-                if truncated != 0 {
-                    if file >= 0 { Glibc.close(file) }
-                    continue
-                }
-                messages.append(Message(text: String(decoding: buffer[..<count], as: UTF8.self), file: file >= 0 ? file : nil))
+                messages.append(Message(text: String(decoding: buffer[..<count], as: UTF8.self), file: file >= 0 ? file : nil,
+                                        truncated: truncated != 0))
                 continue
             }
             if count == 0 { return (messages, true) }

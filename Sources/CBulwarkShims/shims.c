@@ -274,10 +274,18 @@ static char **copy_strings(char *const strings[], int extra) {
     if (!copy) return NULL;
     for (size_t index = 0; index < count; index++) {
         copy[index] = strdup(strings[index]);
-        if (!copy[index]) return NULL;
+        if (!copy[index]) {
+            while (index > 0) free(copy[--index]);
+            free(copy);
+            return NULL;
+        }
     }
     return copy;
 }
+
+// The handler runs on its own stack, so a stack overflow (SIGSEGV on a full stack) is caught too.
+static char fallback_stack[64 * 1024];
+static stack_t fallback_previous_stack;
 
 /// Appends `text` at `*cursor` (within the reason buffer), async-signal-safe.
 static void reason_append(char **cursor, const char *text) {
@@ -298,6 +306,10 @@ static void reason_append_number(char **cursor, unsigned value) {
 
 static void fallback_exec(void) {
     fallback_armed = 0;
+    alarm(0);  // an alarm survives exec: the previous image must not die of it
+    // Close-on-exec: the kernel still runs the file (execveat with AT_EMPTY_PATH), and the
+    // previous image, which never learns its number, does not inherit it.
+    fcntl(fallback_fd, F_SETFD, FD_CLOEXEC);
     fexecve(fallback_fd, fallback_argv, fallback_envp);
 }
 
@@ -340,9 +352,12 @@ int bulwark_fallback_arm(int executable_fd, char *const argv[], char *const envp
     static int registered = 0;
     if (!registered && atexit(fallback_at_exit) != 0) return -1;
     registered = 1;
+    stack_t stack = { .ss_sp = fallback_stack, .ss_size = sizeof(fallback_stack), .ss_flags = 0 };
+    if (sigaltstack(&stack, &fallback_previous_stack) != 0) return -1;
     struct sigaction action;
     memset(&action, 0, sizeof(action));
     action.sa_handler = fallback_on_signal;
+    action.sa_flags = SA_ONSTACK;
     sigemptyset(&action.sa_mask);
     for (size_t index = 0; index < FALLBACK_SIGNAL_COUNT; index++) {
         if (sigaction(fallback_signals[index], &action, &fallback_previous[index]) != 0) return -1;
@@ -361,6 +376,7 @@ void bulwark_fallback_disarm(void) {
     alarm(0);
     fallback_armed = 0;
     for (size_t index = 0; index < FALLBACK_SIGNAL_COUNT; index++) sigaction(fallback_signals[index], &fallback_previous[index], NULL);
+    sigaltstack(&fallback_previous_stack, NULL);
 }
 
 int bulwark_fallback_now(const char *reason) {

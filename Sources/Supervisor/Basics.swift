@@ -80,6 +80,8 @@ public struct SupervisorTimings: Equatable, Sendable {
     public var stableAfter: Duration
     /// How long the new binary has to pass its upgrade check.
     public var binaryCheckTimeout: Duration
+    /// How long a worker has to answer a config handed to it live.
+    public var liveApplyTimeout: Duration
     /// Half of systemd's WatchdogSec (nil: no watchdog): how often WATCHDOG=1 is sent while a
     /// serving worker's engine reports progress.
     public var watchdogInterval: Duration?
@@ -88,7 +90,8 @@ public struct SupervisorTimings: Equatable, Sendable {
 
     public init(killGrace: Duration = .seconds(2), firstBackoff: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30),
                 stableAfter: Duration = .seconds(60), binaryCheckTimeout: Duration = .seconds(10),
-                watchdogInterval: Duration? = nil, aliveWithin: Duration = .seconds(3)) {
+                liveApplyTimeout: Duration = .seconds(10), watchdogInterval: Duration? = nil, aliveWithin: Duration = .seconds(3)) {
+        self.liveApplyTimeout = liveApplyTimeout
         self.killGrace = killGrace
         self.firstBackoff = firstBackoff
         self.maximumBackoff = maximumBackoff

@@ -71,7 +71,7 @@ extension Supervisor {
             guard let serving = servingWorker else {
                 return startReloadWorker(config, changes: ["limits (no worker serves to take them live)"])
             }
-            change = .applyingLive(config, worker: serving.id)
+            change = .applyingLive(config, worker: serving.id, deadline: now + timings.liveApplyTimeout)
             actions.append(.applyLive(serving.id, config.id))
         case .needsNewWorker(let config, let changes):
             startReloadWorker(config, changes: changes)
@@ -87,7 +87,7 @@ extension Supervisor {
     }
 
     mutating func workerApplied(_ id: WorkerID, _ configID: ConfigID) {
-        guard case .applyingLive(let config, id)? = change, config.id == configID else { return }
+        guard case .applyingLive(let config, id, _)? = change, config.id == configID else { return }
         change = nil
         update(id) { $0.config = config.id }
         commit(config)
@@ -99,7 +99,7 @@ extension Supervisor {
     }
 
     mutating func workerRefused(_ id: WorkerID, _ configID: ConfigID, reason: String) {
-        guard case .applyingLive(let config, id)? = change, config.id == configID else { return }
+        guard case .applyingLive(let config, id, _)? = change, config.id == configID else { return }
         change = nil
         actions.append(.releaseConfig(config.id))
         let name = worker(id)?.name ?? "the worker"

@@ -85,6 +85,7 @@ extension Supervisor {
         } else {
             supervisor.runningVersion = version
             supervisor.log(.warning, "restored without an upgrade in progress; going on as before")
+            supervisor.notifyReady()
         }
         supervisor.checkDeadlines()
         let actions = supervisor.takeActions()

@@ -68,6 +68,7 @@ extension Supervisor {
             log(.error, "\(worker.name) \(reason)")
             crashStreak += 1
             scheduleRespawn()
+            runQueued()  // a reload waiting meanwhile may replace the respawn (a fix for what keeps dying)
         case .reloading(let config, worker.id, _)?:
             change = nil
             actions.append(.releaseConfig(config.id))
@@ -79,6 +80,11 @@ extension Supervisor {
                 scheduleRespawn()
             }
             runQueued()
+        case .upgrading(worker.id)? where worker.role.isPromoting:
+            // After the re-exec: the master already runs the new version, its next workers too.
+            change = nil
+            upgradeEnded("failed", "the new binary's \(worker.name) \(reason); the previous worker keeps serving, "
+                + "but the master now runs version \(runningVersion) (upgrade again to go back)")
         case .upgrading(worker.id)?:
             change = nil
             upgradeEnded("failed", "the new binary's \(worker.name) \(reason); the running version stays")
@@ -96,6 +102,7 @@ extension Supervisor {
         if case .replacing? = change { return }
         abandonChange(because: "the serving worker exited", requeue: true)
         scheduleRespawn()
+        runQueued()
     }
 
     /// Gives up the change in progress (for a crash, or because the master stops).
@@ -110,7 +117,7 @@ extension Supervisor {
         case .readingConfig:
             if requeue { queue(.reload) }
             return
-        case .applyingLive(let config, _):
+        case .applyingLive(let config, _, _):
             actions.append(.releaseConfig(config.id))
             record(.lastReload, "failed", "\(reason) before it applied the new config\(again)")
             if requeue { queue(.reload) }
@@ -190,6 +197,16 @@ extension Supervisor {
             actions.append(.cancelBinaryCheck)
             upgradeEnded("refused", "the new binary did not pass its upgrade check within \(timings.binaryCheckTimeout.shortText); "
                 + "the running version stays")
+        }
+        if case .applyingLive(let config, let id, let deadline)? = change, now >= deadline {
+            change = nil
+            actions.append(.releaseConfig(config.id))
+            let name = worker(id)?.name ?? "the worker"
+            log(.error, "reload failed: \(name) did not answer within \(timings.liveApplyTimeout.shortText)")
+            record(.lastReload, "failed", "\(name) did not answer within \(timings.liveApplyTimeout.shortText); the config in force stays "
+                + "(if it took the new limits late, reload again to make the file the config in force)")
+            notifyReady()
+            runQueued()
         }
         if let respawnAt, now >= respawnAt {
             self.respawnAt = nil

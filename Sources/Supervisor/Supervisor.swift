@@ -117,8 +117,12 @@ public struct Supervisor: Equatable, Sendable {
             }
         }
         if case .checkingBinary(let deadline)? = change { deadlines.append(deadline) }
+        if case .applyingLive(_, _, let deadline)? = change { deadlines.append(deadline) }
         if let respawnAt { deadlines.append(respawnAt) }
-        if let interval = timings.watchdogInterval { deadlines.append(lastWatchdog.map { $0 + interval } ?? now) }
+        // Only while a ping could be sent: a deadline left in the past would make the shell spin.
+        if let interval = timings.watchdogInterval, hasProgressingServingWorker {
+            deadlines.append(lastWatchdog.map { $0 + interval } ?? now)
+        }
         return deadlines.min()
     }
 
@@ -196,8 +200,13 @@ public struct Supervisor: Equatable, Sendable {
     private mutating func pingWatchdog() {
         guard let interval = timings.watchdogInterval, lastWatchdog.map({ now - $0 >= interval }) ?? true else { return }
         // Only while a serving worker's engine makes progress: a hung engine lets systemd act.
-        guard workers.contains(where: { $0.role.isServing && now - $0.aliveAt < timings.aliveWithin }) else { return }
+        guard hasProgressingServingWorker else { return }
         lastWatchdog = now
         notify(.watchdog)
+    }
+
+    /// A serving worker whose engine reported progress lately.
+    var hasProgressingServingWorker: Bool {
+        workers.contains { $0.role.isServing && now - $0.aliveAt < timings.aliveWithin }
     }
 }

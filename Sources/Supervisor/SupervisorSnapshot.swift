@@ -136,9 +136,10 @@ enum Snapshot {
         case nil: return "-"
         case .replacing(let worker)?: return "replacing \(worker.number)"
         case .readingConfig?: return "reading"
-        case .applyingLive(let config, let worker)?: return "applying \(worker.number) \(self.config(config))"
+        case .applyingLive(let config, let worker, let deadline)?:
+            return "applying \(worker.number) \(self.config(config)) \(deadline.nanoseconds)"
         case .reloading(let config, let worker, let changes)?:
-            return "reloading \(worker.number) \(self.config(config)) \(changes.map(escape).joined(separator: " "))"
+            return "reloading \(worker.number) \(self.config(config))" + changes.map { " " + escape($0) }.joined()
         case .checkingBinary(let deadline)?: return "checking \(deadline.nanoseconds)"
         case .upgrading(let worker)?: return "upgrading \(worker.number)"
         }
@@ -151,9 +152,9 @@ enum Snapshot {
         case "-" where fields.count == 1: return .some(nil)
         case "replacing" where fields.count == 2: return worker.map { .replacing(worker: $0) }
         case "reading" where fields.count == 1: return .readingConfig
-        case "applying" where fields.count == 6:
-            guard let worker, let config = config(fields[2..<6]) else { return nil }
-            return .applyingLive(config, worker: worker)
+        case "applying" where fields.count == 7:
+            guard let worker, let config = config(fields[2..<6]), let deadline = Int64(fields[6]) else { return nil }
+            return .applyingLive(config, worker: worker, deadline: Instant(nanoseconds: deadline))
         case "reloading" where fields.count >= 6:
             let changes = fields[6...].map(unescape)
             guard let worker, let config = config(fields[2..<6]), !changes.contains(nil) else { return nil }
@@ -166,19 +167,20 @@ enum Snapshot {
     }
 
     static func timings(_ timings: SupervisorTimings) -> String {
-        [timings.killGrace, timings.firstBackoff, timings.maximumBackoff, timings.stableAfter, timings.binaryCheckTimeout]
-            .map { duration($0) }.joined(separator: " ") + " \(duration(timings.watchdogInterval)) \(duration(timings.aliveWithin))"
+        [timings.killGrace, timings.firstBackoff, timings.maximumBackoff, timings.stableAfter, timings.binaryCheckTimeout,
+         timings.liveApplyTimeout].map { duration($0) }.joined(separator: " ")
+            + " \(duration(timings.watchdogInterval)) \(duration(timings.aliveWithin))"
     }
 
     static func timings(_ fields: [Substring]) -> SupervisorTimings? {
-        guard fields.count == 7 else { return nil }
+        guard fields.count == 8 else { return nil }
         let values = fields.map { duration($0) }
         guard !values.contains(where: { $0 == nil }) else { return nil }
         let durations = values.map { $0! }
         guard let grace = durations[0], let first = durations[1], let maximum = durations[2], let stable = durations[3],
-              let check = durations[4], let alive = durations[6] else { return nil }
+              let check = durations[4], let apply = durations[5], let alive = durations[7] else { return nil }
         return SupervisorTimings(killGrace: grace, firstBackoff: first, maximumBackoff: maximum, stableAfter: stable,
-                                 binaryCheckTimeout: check, watchdogInterval: durations[5], aliveWithin: alive)
+                                 binaryCheckTimeout: check, liveApplyTimeout: apply, watchdogInterval: durations[6], aliveWithin: alive)
     }
 
     static func role(_ role: WorkerRole) -> String {

@@ -51,6 +51,7 @@ public enum WorkerRole: Equatable, Sendable {
     case abandoned
 
     public var isServing: Bool { self == .serving }
+    public var isPromoting: Bool { if case .promoting = self { return true } else { return false } }
     public var isDraining: Bool { if case .draining = self { return true } else { return false } }
 }
 
@@ -61,8 +62,8 @@ public enum Change: Equatable, Sendable {
     case replacing(worker: WorkerID)
     /// A reload asked the shell to read the file (`.readConfig`), answered at once.
     case readingConfig
-    /// The serving worker was handed `config` to take live.
-    case applyingLive(SupervisedConfig, worker: WorkerID)
+    /// The serving worker was handed `config` to take live; its answer is due by the deadline.
+    case applyingLive(SupervisedConfig, worker: WorkerID, deadline: Instant)
     /// A new worker is starting on `config`; once ready it serves and the others drain.
     case reloading(SupervisedConfig, worker: WorkerID, changes: [String])
     /// The new binary's upgrade check runs until the deadline.

@@ -53,10 +53,9 @@ final class Master {
         signals = try SignalFD(signals: Self.signalsHandled)
         for worker in state.workers {
             let id = WorkerID(worker.number)
-            try? FileDescriptors.setCloseOnExec(worker.channel, true)
             processes[id] = WorkerProcess(id: id, pid: worker.pid, channel: worker.channel)
         }
-        for (topic, outcome) in restored.records { noteTexts[topic] = "\(outcome.word) \(outcome.detail)" }
+        noteTexts = state.notes
         let (supervisor, actions) = Supervisor.restore(restored, version: VersionText.version, fallbackReason: fallbackReason,
                                                        now: Self.now())
         self.supervisor = supervisor
@@ -92,14 +91,21 @@ final class Master {
     }
 
     private func perform(_ actions: [SupervisorAction]) {
-        for action in actions {
-            if let code = perform(action) { exitCode = code }
-        }
-        while !answers.isEmpty {
-            let answer = answers.removeFirst()
-            for action in supervisor.handle(answer, now: Self.now()) {
+        var reexecAsked = false
+        func run(_ actions: [SupervisorAction]) {
+            for action in actions {
+                // Last of all: nothing after an execve would be performed.
+                if action == .reexec { reexecAsked = true; continue }
                 if let code = perform(action) { exitCode = code }
             }
+        }
+        run(actions)
+        while !answers.isEmpty {
+            run(supervisor.handle(answers.removeFirst(), now: Self.now()))
+        }
+        if reexecAsked, case .upgrading? = supervisor.change, exitCode == nil {
+            _ = perform(.reexec)
+            while !answers.isEmpty { run(supervisor.handle(answers.removeFirst(), now: Self.now())) }
         }
     }
 
@@ -124,6 +130,7 @@ final class Master {
         let (messages, closed) = MessageChannel.receive(process.channel)
         for message in messages {
             if let file = message.file { FileDescriptors.close(file) }  // workers send none
+            if message.truncated { continue }  // workers send short messages only
             let (verb, rest) = Self.split(message.text)
             switch verb {
             case "ready":
@@ -161,6 +168,7 @@ final class Master {
                 handle(.binaryChecked(exit.exitedCleanly ? .passed
                     : .failed(reason: "\(binaryPath): its upgrade check \(exit.description) (its errors are in the log above)")))
             } else if let process = processes.values.first(where: { $0.pid == exit.pid }) {
+                if process.channel >= 0 { readMessages(process) }  // what it said just before it ended
                 process.closeChannel()
                 processes[process.id] = nil
                 handle(.workerExited(process.id, status: exit.description))

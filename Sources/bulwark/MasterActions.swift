@@ -115,7 +115,8 @@ extension Master {
         let state = MasterState(
             binaryPath: binaryPath, sessionFloor: sessionFloor, configNumber: store.inForce.id.number,
             configFD: store.inForce.sealedFD,
-            workers: processes.values.sorted { $0.id < $1.id }.map { MasterState.Worker(number: $0.id.number, pid: $0.pid, channel: $0.channel) })
+            workers: processes.values.sorted { $0.id < $1.id }.map { MasterState.Worker(number: $0.id.number, pid: $0.pid, channel: $0.channel) },
+            notes: noteTexts)
         return ["\(MasterState.stateVariable)=\(supervisor.encoded)", "\(MasterState.shellVariable)=\(state.encoded)",
                 "\(MasterState.socketsVariable)=\(store.inForce.sockets.encoded)"]
     }

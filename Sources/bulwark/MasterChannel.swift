@@ -93,6 +93,10 @@ final class MasterChannel: EventHandler, @unchecked Sendable {  // @unchecked: `
     }
 
     private func take(_ message: MessageChannel.Message) {
+        if message.truncated && !message.text.hasPrefix("apply ") {
+            if let file = message.file { FileDescriptors.close(file) }
+            return logger.warning("worker: a message from the master was cut short; dropped")
+        }
         let (verb, rest) = Master.split(message.text)
         switch verb {
         case "note":
@@ -107,7 +111,11 @@ final class MasterChannel: EventHandler, @unchecked Sendable {  // @unchecked: `
                 runtime.stop()
             }
         case "apply":
-            guard let file = message.file else { return }
+            guard let file = message.file else {
+                // The master waits for an answer: say why there is nothing to apply.
+                send("refused \(rest) the config did not arrive with the message (out of fds?)")
+                return
+            }
             defer { FileDescriptors.close(file) }
             apply(number: rest, file: file)
         default:

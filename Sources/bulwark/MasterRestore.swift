@@ -34,10 +34,13 @@ enum MasterRestore {
             return 1
         }
         let master: Master
+        // Close-on-exec again only once the fallback is disarmed: until then the previous image
+        // may need every one of them.
+        var handedOver: [Int32] = []
         do {
             guard let (state, supervisor, sockets) = try MasterState.fromEnvironment() else { return fail("no state was handed over") }
             let first = try LoadedConfig(id: ConfigID(state.configNumber), sealedFD: state.configFD, sockets: sockets, path: configPath)
-            for fd in sockets.allFDs + [state.configFD] { try? FileDescriptors.setCloseOnExec(fd, true) }
+            handedOver = sockets.allFDs + [state.configFD] + state.workers.map(\.channel)
             let logger = startLogging(first.config.log.level, label: "bulwark")
             SignalFD.ignoreBrokenPipe()
             if let fallbackReason {
@@ -52,6 +55,7 @@ enum MasterRestore {
         }
         MasterFallback.disarm()
         if let fallbackFD { FileDescriptors.close(fallbackFD) }
+        for fd in handedOver where fd >= 0 { try? FileDescriptors.setCloseOnExec(fd, true) }
         return master.run()
     }
 

@@ -23,15 +23,20 @@ struct MasterState: Equatable {
     var configNumber: UInt64
     var configFD: Int32
     var workers: [Worker]
+    /// What `show info` says, as sent to the workers (one line each).
+    var notes: [OutcomeTopic: String]
 
     /// One fact a line; the path goes last on its line (it may hold spaces, never a newline).
     var encoded: String {
         ([Self.format, "floor \(sessionFloor)", "config \(configNumber) \(configFD)"]
             + workers.map { "worker \($0.number) \($0.pid) \($0.channel)" }
+            + OutcomeTopic.allCases.compactMap { topic in notes[topic].map { "note \(topic.rawValue) \($0)" } }
             + ["binary \(binaryPath)"]).joined(separator: "\n")
     }
 
-    init(binaryPath: String, sessionFloor: UInt64, configNumber: UInt64, configFD: Int32, workers: [Worker]) {
+    init(binaryPath: String, sessionFloor: UInt64, configNumber: UInt64, configFD: Int32, workers: [Worker],
+         notes: [OutcomeTopic: String]) {
+        self.notes = notes
         self.binaryPath = binaryPath
         self.sessionFloor = sessionFloor
         self.configNumber = configNumber
@@ -44,9 +49,13 @@ struct MasterState: Equatable {
         guard lines.first == Self.format else { return nil }
         var binary: String?, floor: UInt64?, config: (UInt64, Int32)?
         var workers: [Worker] = []
+        var notes: [OutcomeTopic: String] = [:]
         for line in lines.dropFirst() {
             let fields = line.split(separator: " ")
             switch fields.first {
+            case "note"? where fields.count >= 2:
+                guard let topic = OutcomeTopic(rawValue: String(fields[1])) else { return nil }
+                notes[topic] = String(line.dropFirst("note \(fields[1]) ".count))
             case "binary"?: binary = String(line.dropFirst("binary ".count))
             case "floor"? where fields.count == 2: floor = UInt64(fields[1])
             case "config"? where fields.count == 3:
@@ -59,7 +68,7 @@ struct MasterState: Equatable {
             }
         }
         guard let binary, let floor, let config else { return nil }
-        self.init(binaryPath: binary, sessionFloor: floor, configNumber: config.0, configFD: config.1, workers: workers)
+        self.init(binaryPath: binary, sessionFloor: floor, configNumber: config.0, configFD: config.1, workers: workers, notes: notes)
     }
 
     /// Everything the previous image handed on, read from the environment; nil when this

@@ -28,7 +28,15 @@ final class SupervisedGateway {
         port = try freeLoopbackPort()
         backend = try ScriptedBackend(script: ScriptedBackend.echo)
         write(config(server: server, extra: extra), mode: configMode)
-        process = try ChildProcess(binary, ["run", "-c", configPath], environment: environment)
+        // Another test's fork may still hold the copy open for writing for a moment: retry ETXTBSY.
+        for attempt in 1...20 {
+            do {
+                process = try ChildProcess(binary, ["run", "-c", configPath], environment: environment)
+                break
+            } catch let error as SystemError where error.errno == ETXTBSY && attempt < 20 {
+                sleepMilliseconds(50)
+            }
+        }
         #expect(eventually(timeoutMilliseconds: 10_000) { self.workerPID != nil }, "the gateway serves")
     }
 
@@ -58,7 +66,7 @@ final class SupervisedGateway {
     /// Replaces the config file (written beside it, then renamed over it, as editors do).
     func write(_ text: String, mode: mode_t = 0o644) {
         let temporary = configPath + ".new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         _ = Array(text.utf8).withUnsafeBytes { try? FileDescriptors.writeAll(fd, $0) }
         fchmod(fd, mode)
         close(fd)
@@ -68,7 +76,7 @@ final class SupervisedGateway {
     static func copy(_ source: String, to target: String, mode: mode_t) throws {
         let bytes = try Files.readAll(source)
         let temporary = target + ".copy"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         try bytes.withUnsafeBytes { try FileDescriptors.writeAll(fd, $0) }
         close(fd)
         rename(temporary, target)
@@ -78,7 +86,7 @@ final class SupervisedGateway {
     func replaceBinary(withScript script: String) throws {
         if access(directory + "/bulwark.real", F_OK) != 0 { try Self.copy(binary, to: directory + "/bulwark.real", mode: 0o755) }
         let path = directory + "/script"
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o755)
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
         _ = Array(script.replacingEvery("REAL", with: directory + "/bulwark.real").utf8).withUnsafeBytes { try? FileDescriptors.writeAll(fd, $0) }
         close(fd)
         rename(path, binary)

@@ -73,6 +73,11 @@ import Testing
         #expect(fault == "hang" || echoes(longLived, "still served"), "\(gateway.log)")
         #expect(echoes(gateway.connect(), "served by the same worker"))
         #expect(eventually { gateway.children.count == 1 }, "the standby worker is gone")
+        if fault == "crash" {
+            // The new image's 10 s alarm must not follow the previous image back.
+            sleepMilliseconds(10_500)
+            #expect(gateway.process.waitForExit(timeoutMilliseconds: 0) == nil, "the master outlived the fallback's alarm")
+        }
         // The fault is not handed to the previous image: the next upgrade works.
         gateway.process.signal(SIGUSR2)
         #expect(eventually(timeoutMilliseconds: 15_000) { gateway.info("last_upgrade")?.hasPrefix("upgraded") == true }, "\(gateway.log)")

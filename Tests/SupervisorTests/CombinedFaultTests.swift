@@ -43,6 +43,22 @@ import Testing
         #expect(harness.supervisor.configInForce == candidate)
     }
 
+    /// A reload queued while a replacement starts runs once that replacement dies, so a config
+    /// that fixes what keeps killing the workers gets its chance.
+    @Test func aReloadQueuedDuringAReplacementRunsWhenItDies() {
+        var harness = Harness.serving()
+        harness.send(.workerExited(harness.servingWorker!, status: "killed by signal 9 (SIGKILL)"))
+        let replacement = harness.newestWorker
+        harness.send(.reloadRequested)
+        #expect(harness.supervisor.queued == [.reload])
+        harness.send(.workerExited(replacement, status: "exited with status 1"))
+        #expect(harness.contains(.readConfig))
+        let fix = harness.freshConfig()
+        harness.send(.configRead(.needsNewWorker(fix, changes: ["server"])))
+        #expect(harness.spawned.first?.2 == fix.id)
+        #expect(harness.supervisor.respawnAt == nil)
+    }
+
     @Test func aLiveReloadWhileNoneServesStartsItsOwnWorker() {
         var harness = Harness.serving()
         harness.send(.workerExited(harness.servingWorker!, status: "killed by signal 9 (SIGKILL)"))

@@ -39,6 +39,8 @@ struct Harness {
         last = supervisor.handle(event, now: clock)
         history += last
         answerSpawns()
+        // The shell polls until this deadline: one in the past would make it spin.
+        if let deadline = supervisor.nextDeadline { #expect(deadline > clock, "a deadline already passed after \(event)") }
         return last
     }
 

@@ -65,13 +65,29 @@ import Testing
         #expect(harness.record(.lastReload)?.detail.contains("Permission denied") == true)
     }
 
+    /// The answer never comes (a worker out of fds cannot receive the config): the reload fails
+    /// at its deadline, and the next one runs.
+    @Test func aLiveChangeWithoutAnAnswerFailsAtItsDeadline() {
+        var harness = Harness.serving()
+        let new = harness.freshConfig()
+        harness.reload(reading: .live(new))
+        harness.send(.reloadRequested)
+        harness.advance(.seconds(9))
+        #expect(harness.record(.lastReload) == nil)
+        harness.advance(.seconds(1))
+        #expect(harness.contains(.releaseConfig(new.id)))
+        #expect(harness.record(.lastReload)?.word == "failed")
+        #expect(harness.supervisor.configInForce.id == ConfigID(1))
+        #expect(harness.contains(.readConfig), "the queued reload runs")
+    }
+
     @Test func anAnswerForAnotherConfigIsIgnored() {
         var harness = Harness.serving()
         let worker = harness.servingWorker!
         let new = harness.freshConfig()
         harness.reload(reading: .live(new))
         harness.send(.workerApplied(worker, ConfigID(99)))
-        #expect(harness.supervisor.change == .applyingLive(new, worker: worker))
+        #expect(harness.supervisor.change == .applyingLive(new, worker: worker, deadline: harness.clock + .seconds(10)))
     }
 
     @Test func aNewWorkerTakesOverOnceReadyAndTheOldOneDrains() {

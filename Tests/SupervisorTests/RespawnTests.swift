@@ -120,6 +120,8 @@ import Testing
             }
         }
         #expect(pings <= 9, "no ping once the last alive is 3 s old")
-        #expect(harness.supervisor.nextDeadline != nil)
+        #expect(harness.supervisor.nextDeadline == nil, "and no deadline to wake for (the shell would spin on a past one)")
+        harness.send(.workerAlive(worker))
+        #expect(harness.last.contains(.notify(.watchdog)), "pings resume with progress")
     }
 }

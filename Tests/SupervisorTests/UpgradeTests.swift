@@ -82,6 +82,7 @@ import Testing
             var after = try harness.reexecuted()
             after.advance(.seconds(30))
             #expect(after.signals(.kill) == [new])
+            #expect(after.record(.lastUpgrade)?.detail.contains("the master now runs version 2.0") == true, "said as it is")
             final = after
         }
         #expect(final.record(.lastUpgrade)?.word == "failed")
