@@ -32,6 +32,8 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     private var tickFD: Int32 = -1
     private var registration: Registration?
     private var paused = false
+    /// Lets one client in while the process is out of fds (taken again once it is gone).
+    private let spare = SpareDescriptor()
     private var connections: [ObjectIdentifier: StatsConnection] = [:]
     /// The socket file as bound (device, inode): on close it is removed only if still ours.
     private let boundFile: (device: UInt64, inode: UInt64)?
@@ -131,6 +133,10 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
                     accepted.append(client)
                 } catch {
                     if let error = error as? SystemError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno) {
+                        // Out of fds: the spare's slot admits one operator, who can then ask why.
+                        if error.errno == EMFILE, spare.release(), case .accepted(let client)? = try? Sockets.accept4(fd) {
+                            accepted.append(client)
+                        }
                         paused = true  // the tick re-arms the socket; no spinning meanwhile
                         return accepted
                     }
@@ -183,6 +189,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     }
 
     func connectionClosed(_ connection: StatsConnection) {
+        spare.reacquire()
         clients.subtract(1, ordering: .relaxed)
         lock.withLock { _ = connections.removeValue(forKey: ObjectIdentifier(connection)) }
     }
