@@ -6,6 +6,11 @@ public enum Files {
         let fd = retryingInterrupts { open(path, O_RDONLY | O_CLOEXEC) }
         if fd < 0 { throw SystemError.last("open(\(path))") }
         defer { Glibc.close(fd) }
+        return try readToEnd(fd, path: path, maximumBytes: .max)
+    }
+
+    /// Reads an open fd to its end; throws EFBIG past `maximumBytes`.
+    private static func readToEnd(_ fd: Int32, path: String, maximumBytes: Int) throws(SystemError) -> [UInt8] {
         var contents: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16384)
         while true {
@@ -15,6 +20,7 @@ public enum Files {
             if count < 0 { throw SystemError.last("read(\(path))") }
             if count == 0 { return contents }
             contents.append(contentsOf: chunk[0..<count])
+            if contents.count > maximumBytes { throw SystemError("larger than \(maximumBytes) bytes", errno: EFBIG) }
         }
     }
 
@@ -32,17 +38,7 @@ public enum Files {
         if fstat(fd, &info) != 0 { throw SystemError.last("fstat(\(path))") }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw SystemError("not a regular file", errno: EINVAL) }
         guard info.st_size <= maximumBytes else { throw SystemError("larger than \(maximumBytes) bytes", errno: EFBIG) }
-        var contents: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { buffer in
-                retryingInterrupts { Glibc.read(fd, buffer.baseAddress, buffer.count) }
-            }
-            if count < 0 { throw SystemError.last("read(\(path))") }
-            if count == 0 { return contents }
-            contents.append(contentsOf: chunk[0..<count])
-            if contents.count > maximumBytes { throw SystemError("larger than \(maximumBytes) bytes", errno: EFBIG) }
-        }
+        return try readToEnd(fd, path: path, maximumBytes: maximumBytes)
     }
 
     /// What identifies a file's content at a path: device, inode, size and modification time.
