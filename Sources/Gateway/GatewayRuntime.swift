@@ -88,7 +88,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
             let context = RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listener.name,
                                        statistics: ListenerStatistics(), logger: logger,
                                        highWaterBytes: config.server.highWaterBytes, guardRuntime: guardRuntime,
-                                       limits: RelayLimits(listener: listener, guardConfig: config.guardConfig),
+                                       limits: listener.guardSettings(in: config.guardConfig),
                                        sessions: sessions, mux: mux,
                                        connectsOnFirstData: listener.backendConnect == .firstData)
             do {
@@ -281,7 +281,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
             }
             guardRuntime.update(to: config.guardConfig)
             for (listener, listenerConfig) in zip(listeners, config.listeners) {
-                listener.apply(limits: RelayLimits(listener: listenerConfig, guardConfig: config.guardConfig))
+                listener.apply(limits: listenerConfig.guardSettings(in: config.guardConfig))
             }
             if sampler == nil && config.guardConfig.samplesSystem {
                 let started = GuardSampler(guardRuntime: guardRuntime, engine: engine)

@@ -203,12 +203,6 @@ public final class GuardRuntime: @unchecked Sendable {  // @unchecked: the vars 
 }
 
 extension GuardConfig {
-    /// How a limit acts: off when not configured, else enforced or (listed in dry_run) counted only.
-    func mode(_ limit: GuardLimit, configured: Bool) -> LimitMode {
-        guard configured else { return .off }
-        return dryRun.contains(limit) ? .dryRun : .enforce
-    }
-
     /// Whether any sampled guard is configured (otherwise nothing is read from /proc).
     var samplesSystem: Bool {
         load != nil || memoryUsedPercent != nil || memoryAvailableBytes != nil || swapUsedPercent != nil

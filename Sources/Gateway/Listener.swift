@@ -164,7 +164,7 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
 
     /// A live limit change: connections accepted from now on get `limits` and are admitted under
     /// the guard's limits in force now; established ones keep what they started with.
-    func apply(limits: RelayLimits) {
+    func apply(limits: ConnectionGuardSettings) {
         lock.withLock {
             context = context.with(limits: limits)
             policy = context.guardRuntime.policy(listenerMaxConnections: maxConnections)

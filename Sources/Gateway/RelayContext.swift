@@ -16,7 +16,7 @@ final class RelayContext: Sendable {
     let highWaterBytes: Int
     let guardRuntime: GuardRuntime
     /// The listener's per-connection limits, resolved to what the relay checks.
-    let limits: RelayLimits
+    let limits: ConnectionGuardSettings
     /// Every relayed connection of the process, for `show conns` and `kick`.
     let sessions: SessionTable
     /// Set on a `mode = "mux"` listener: its sessions share the backend's persistent connections.
@@ -29,7 +29,7 @@ final class RelayContext: Sendable {
 
     init(engine: Engine, pool: BufferPool, backend: BackendPool, listenerName: String,
          statistics: ListenerStatistics, logger: Logger, highWaterBytes: Int,
-         guardRuntime: GuardRuntime, limits: RelayLimits, sessions: SessionTable, mux: MuxContext? = nil,
+         guardRuntime: GuardRuntime, limits: ConnectionGuardSettings, sessions: SessionTable, mux: MuxContext? = nil,
          connectsOnFirstData: Bool = false, exhaustion: ExhaustionNotice = ExhaustionNotice()) {
         self.exhaustion = exhaustion
         self.mux = mux
@@ -47,7 +47,7 @@ final class RelayContext: Sendable {
     }
 
     /// The same context with other per-connection limits (a live limit change).
-    func with(limits: RelayLimits) -> RelayContext {
+    func with(limits: ConnectionGuardSettings) -> RelayContext {
         RelayContext(engine: engine, pool: pool, backend: backend, listenerName: listenerName, statistics: statistics,
                      logger: logger, highWaterBytes: highWaterBytes, guardRuntime: guardRuntime, limits: limits,
                      sessions: sessions, mux: mux, connectsOnFirstData: connectsOnFirstData,

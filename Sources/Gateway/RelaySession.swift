@@ -12,7 +12,7 @@ import SysGuard
 /// timeout, then for SysGuard's idle and frame timeouts and the end of a rate window. Every
 /// event handler takes `lock`, so the pair's state has one writer at a time.
 ///
-/// SysGuard (ClientGuard): bytes read from the client pass through the frame scanner and the
+/// SysGuard (ConnectionGuard): bytes read from the client pass through the frame scanner and the
 /// rate limits when the listener has any; what a soft limit holds back stays in `clientGuard`
 /// and reading pauses until the window ends. The timer is re-armed lazily: activity only moves
 /// a timestamp; the timer is armed again only when a deadline comes earlier than it is armed for.
@@ -77,7 +77,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     private var bytesFromClient = 0
     private var bytesToClient = 0
     private let admission: RelayAdmission
-    private var clientGuard: ClientGuard
+    private var clientGuard: ConnectionGuard
     /// When the timerfd will fire (monotonic ns); .max when disarmed.
     private var timerDeadline = Int64.max
     /// Set when the backend socket could not be made for lack of fds or memory.
@@ -99,7 +99,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         self.context = context
         let now = MonotonicClock.nanoseconds()
         startedAtNanoseconds = now
-        clientGuard = ClientGuard(limits: context.limits, bypassLimits: admission.bypassLimits, now: now)
+        clientGuard = ConnectionGuard(settings: context.limits, scansFrames: true, bypassRates: admission.bypassLimits, now: now)
     }
 
     /// Takes ownership of an accepted client socket (admitted by SysGuard) and starts connecting
@@ -274,15 +274,14 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                 if fromClient { bytesFromClient += count } else { bytesToClient += count }
                 let bytes = UnsafeRawBufferPointer(rebasing: scratch[0..<count])
                 var forward = count
-                if clientGuard.timers != nil || clientGuard.inspects {
+                if clientGuard.hasTimers || clientGuard.inspects {
                     let now = MonotonicClock.nanoseconds()
                     clientGuard.touch(now: now)
                     if fromClient && clientGuard.inspects {
-                        switch clientGuard.inspect(bytes, limits: context.limits, now: now) {
-                        case .close(let reason):
-                            return .closing(reason)
-                        case .forward(let allowed):
-                            forward = allowed
+                        switch clientGuard.handle(.bytesRead(bytes), settings: context.limits, now: now) {
+                        case .close(let reason): return .closing(reason)
+                        case .forward(let allowed): forward = allowed
+                        case .proceed: break
                         }
                         countDryRuns()
                         scheduleTimer(now: now)  // a frame may have started: its timeout may come first
@@ -290,14 +289,15 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
                 }
                 guard send(UnsafeRawBufferPointer(rebasing: bytes[0..<forward]), to: target, queue: &queue) else { return .failed }
                 if forward < count {
-                    let kept = clientGuard.hold(UnsafeRawBufferPointer(rebasing: bytes[forward...]), limits: context.limits)
+                    let action = clientGuard.handle(.holding(UnsafeRawBufferPointer(rebasing: bytes[forward...])), settings: context.limits,
+                                                    now: MonotonicClock.nanoseconds())
                     countDryRuns()
-                    guard kept else { return .closing(.receiveBuffer) }
+                    if case .close(let reason) = action { return .closing(reason) }
                     return .held
                 }
-                if !fromClient && queue.count > context.limits.maxSendBufferBytes && context.limits.bufferMode != .off {
-                    if context.limits.bufferMode == .enforce { return .closing(.sendBuffer) }
-                    clientGuard.noteDryRun(.sendBuffer)
+                if !fromClient, case .close(let reason) = clientGuard.handle(.queuedToClient(bytes: queue.count), settings: context.limits,
+                                                                             now: 0) {  // (this event does not look at the time)
+                    return .closing(reason)
                 }
                 // A short read means the socket was drained: new data makes a new edge.
                 if count < scratch.count && !untilBlocked {
@@ -330,7 +330,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         var moved = false
         defer {
             // Bytes leaving a queue are activity too (a slow download, a held upload draining).
-            if moved && clientGuard.timers != nil { clientGuard.touch(now: MonotonicClock.nanoseconds()) }
+            if moved && clientGuard.hasTimers { clientGuard.touch(now: MonotonicClock.nanoseconds()) }
         }
         while !queue.isEmpty {
             let region = queue.firstRegion()
@@ -527,7 +527,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         // From now on the timer serves SysGuard (idle, frame, rate window). A connect timer still
         // armed is left to fire early and be re-armed then (lazy): a short connection never pays
         // a timerfd_settime for its idle deadline.
-        if clientGuard.timers == nil && context.limits.packetRateMode == .off && context.limits.byteRateMode == .off {
+        if !context.limits.needsTimer {
             // No idle or frame timeout and no rate window to wait for: the timer served the
             // connect only. Closing it saves a file and its kernel memory for the connection's life.
             FileDescriptors.close(timerFD)
@@ -581,8 +581,9 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
         if let resumeAt = clientGuard.resumeAtNanoseconds, now >= resumeAt {
             guard releaseHeld(now: now, worker: worker) else { return }
         }
-        if let reason = clientGuard.timerFired(now: now, readingPaused: clientReadPaused || !clientGuard.held.isEmpty,
-                                              limits: context.limits) {
+        let readingPaused = clientReadPaused || !clientGuard.held.isEmpty
+        if case .close(let reason) = clientGuard.handle(.timerFired(readingPaused: readingPaused, frameStartedAt: nil),
+                                                        settings: context.limits, now: now) {
             return closeByGuard(reason)
         }
         countDryRuns()
@@ -592,10 +593,12 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     /// A new rate window: forward what the held bytes may pass now; when none are left, read
     /// the client again (its data may have waited in the kernel). False when the session closed.
     private func releaseHeld(now: Int64, worker: WorkerContext) -> Bool {
-        switch clientGuard.inspectHeld(limits: context.limits, now: now) {
+        switch clientGuard.handle(.heldWindowEnded, settings: context.limits, now: now) {
         case .close(let reason):
             closeByGuard(reason)
             return false
+        case .proceed:
+            break
         case .forward(let count):
             countDryRuns()
             guard send(UnsafeRawBufferPointer(rebasing: clientGuard.held.bytes[0..<count]), to: backendFD,
@@ -620,9 +623,8 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
 
     /// Counts what dry-run limits would have closed.
     private func countDryRuns() {
-        guard !clientGuard.wouldClose.isEmpty else { return }
-        for reason in clientGuard.wouldClose { context.guardRuntime.counters.countWouldClose(reason) }
-        clientGuard.wouldClose.removeAll(keepingCapacity: true)
+        guard clientGuard.hasPendingDryRuns else { return }
+        for reason in clientGuard.takeDryRuns().reasons { context.guardRuntime.counters.countWouldClose(reason) }
     }
 
     /// A limit closes the client (and its backend connection); counted by reason.
@@ -642,7 +644,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
             return SessionSnapshot(
                 id: id, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
                 ageNanoseconds: max(0, now - startedAtNanoseconds),
-                idleNanoseconds: clientGuard.timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
+                idleNanoseconds: clientGuard.lastActivityNanoseconds.map { max(0, now - $0) },
                 bytesIn: bytesFromClient, bytesOut: bytesToClient,
                 bufferedBytes: toBackend.count + toClient.count + clientGuard.held.count,
                 framesPerSecond: clientGuard.framesPerSecond(now: now))

@@ -70,3 +70,37 @@ public struct RefusalReasons: OptionSet, Equatable, Sendable {
         RefusalReason.allCases.filter { contains($0) }
     }
 }
+
+extension CloseReason {
+    /// The position in `allCases`, without building that array on the hot path.
+    var bitPosition: Int {
+        switch self {
+        case .idleTimeout: 0
+        case .frameTimeout: 1
+        case .packetRate: 2
+        case .byteRate: 3
+        case .frameTooLarge: 4
+        case .receiveBuffer: 5
+        case .sendBuffer: 6
+        case .kicked: 7
+        }
+    }
+}
+
+/// A set of close reasons in one word: what dry-run limits would have closed.
+public struct CloseReasons: OptionSet, Equatable, Sendable {
+    public let rawValue: UInt16
+
+    public init(rawValue: UInt16) {
+        self.rawValue = rawValue
+    }
+
+    public init(_ reason: CloseReason) {
+        rawValue = 1 << UInt16(reason.bitPosition)
+    }
+
+    public func contains(_ reason: CloseReason) -> Bool { contains(CloseReasons(reason)) }
+
+    /// The reasons in stats order (allocates: for counting, once per reason and connection).
+    public var reasons: [CloseReason] { CloseReason.allCases.filter { contains($0) } }
+}

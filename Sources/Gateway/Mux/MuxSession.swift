@@ -29,20 +29,17 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     private var closed = false
     /// Not reading the client: the bound connection is congested, or there is none.
     private var readPaused = false
-    /// Limits a dry run has already counted for this session, one bit per CloseReason case.
-    private var dryRunsCounted: UInt16 = 0
     private var registration: Registration?
     private var id: UInt64 = 0
     private var tableID: UInt64 = 0
     private var link: BackendLink?
     private var splitter: FrameSplitter
     private var toClient = ByteQueue()
-    private var timers: ConnectionTimers?
+    /// Timeouts, hard rates (boxed, only on a listener that has them: an idle session's size is
+    /// what a million of them cost), the send cap and dry runs.
+    private var clientGuard: ConnectionGuard
     /// When the timerfd will fire; .max when disarmed.
     private var timerDeadline = Int64.max
-    /// Frames and bytes per second against the hard rates; allocated only on a listener that
-    /// has them (an idle session's size is what a million of them cost).
-    private var rates: SessionRates?
     private var bytesIn = 0
     private var bytesOut = 0
     private let admission: RelayAdmission
@@ -56,19 +53,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         let now = MonotonicClock.nanoseconds()
         startedAtNanoseconds = now
         splitter = FrameSplitter(framing: mux.framing, maxFrameBytes: context.limits.maxFrameBytes)
-        let limits = context.limits
-        let bypass = admission.bypassLimits
-        let idle = limits.idleMode == .off ? nil : limits.idleTimeoutNanoseconds
-        let frame = limits.frameTimeoutMode == .off ? nil : limits.frameTimeoutNanoseconds
-        if idle != nil || frame != nil {
-            timers = ConnectionTimers(idleTimeoutNanoseconds: idle, frameTimeoutNanoseconds: frame, now: now)
-        }
-        let packetLimit = !bypass && limits.packetRateMode != .off ? limits.packetRateHard : nil
-        let byteLimit = !bypass && limits.byteRateMode != .off ? limits.byteRateHard : nil
-        if packetLimit != nil || byteLimit != nil {
-            rates = SessionRates(packets: packetLimit.map { RateLimiter(softPerSecond: nil, hardPerSecond: $0) },
-                                 bytes: byteLimit.map { RateLimiter(softPerSecond: nil, hardPerSecond: $0) })
-        }
+        clientGuard = ConnectionGuard(settings: context.limits, scansFrames: false, bypassRates: admission.bypassLimits, now: now)
     }
 
     /// Takes an admitted client: registers it, binds it to a live backend connection and sends
@@ -86,7 +71,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         do {
             let registration = context.engine.register(self)
             self.registration = registration
-            if timers != nil {
+            if clientGuard.hasTimers {
                 timerFD = try TimerFD.create()
                 try context.engine.add(fd: timerFD, source: Self.timerSource, of: registration, interest: .readable, triggering: .edge)
                 scheduleTimer(now: startedAtNanoseconds)
@@ -157,8 +142,8 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             case .transferred(let count):
                 bytesIn += count
                 let now = MonotonicClock.nanoseconds()
-                timers?.touch(now: now)
-                if let reason = overHardRate(frames: 0, bytes: count, now: now) { return closeByLimit(reason) }
+                clientGuard.touch(now: now)
+                if case .close(let reason) = judge(.arrived(frames: 0, bytes: count), now: now) { return closeByLimit(reason) }
                 var linkDown = false
                 var framesRead = 0
                 let outcome = splitter.feed(UnsafeRawBufferPointer(rebasing: scratch[0..<count]), now: now) { payload in
@@ -175,11 +160,9 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                         mux.hub.counters.lostFrames.increment()
                     }
                 }
-                if outcome == .tooLarge {
-                    context.guardRuntime.counters.countClose(.frameTooLarge)
-                    return close(.limit, notifyBackend: true)
-                }
-                if let reason = overHardRate(frames: framesRead, bytes: 0, now: now) { return closeByLimit(reason) }
+                // The splitter cannot follow frames past an oversized one: closed whatever the mode.
+                if outcome == .tooLarge { return closeByLimit(.frameTooLarge) }
+                if case .close(let reason) = judge(.arrived(frames: framesRead, bytes: 0), now: now) { return closeByLimit(reason) }
                 scheduleTimer(now: now)  // a frame may have started: its timeout may come first
                 if linkDown {
                     // The connection died under us; its handler re-binds this session.
@@ -216,7 +199,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
                 return
             }
             bytesOut += batch.payloadBytes
-            timers?.touch(now: MonotonicClock.nanoseconds())
+            clientGuard.touch(now: MonotonicClock.nanoseconds())
             let empty = UnsafeRawBufferPointer(start: nil, count: 0)
             batch.bytes(framedBy: mux.framing).withUnsafeBytes { sendOrQueue(empty, $0, empty) }
         }
@@ -233,7 +216,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             return
         }
         bytesOut += payload.count
-        timers?.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
+        clientGuard.touch(now: MonotonicClock.nanoseconds())  // traffic either way is activity
         // Framing before and after, the payload between: one sendmsg when nothing waits.
         payload.withUnsafeBytes { body in
             FrameSplitter.withFraming(mux.framing, payloadCount: payload.count) { before, after in
@@ -259,9 +242,8 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         keep(before)
         keep(body)
         keep(after)
-        if toClient.count > context.limits.maxSendBufferBytes && context.limits.bufferMode == .enforce {
-            context.guardRuntime.counters.countClose(.sendBuffer)
-            close(.limit, notifyBackend: true)
+        if !toClient.isEmpty, case .close(let reason) = judge(.queuedToClient(bytes: toClient.count), now: 0) {  // (no time needed)
+            closeByLimit(reason)
         }
     }
 
@@ -331,57 +313,28 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
     /// Arms the timer when SysGuard's next deadline comes before the one it is armed for; a
     /// later one is left to the timer firing early (lazy: no syscall per frame).
     private func scheduleTimer(now: Int64) {
-        guard let timers, timerFD >= 0,
-              let deadline = timers.nextDeadlineNanoseconds(frameStartedAtNanoseconds: splitter.frameStartedAtNanoseconds),
+        guard timerFD >= 0,
+              let deadline = clientGuard.nextDeadline(readingPaused: readPaused, frameStartedAt: splitter.frameStartedAtNanoseconds),
               deadline < timerDeadline else { return }
         TimerFD.arm(timerFD, afterNanoseconds: max(1, deadline - now))
         timerDeadline = deadline
     }
 
     private func timerFired() {
-        guard let current = timers else { return }
         let now = MonotonicClock.nanoseconds()
         timerDeadline = .max
-        switch current.onTimerFired(now: now, frameStartedAtNanoseconds: splitter.frameStartedAtNanoseconds) {
-        case .close(let reason):
-            let mode = reason == .idleTimeout ? context.limits.idleMode : context.limits.frameTimeoutMode
-            if mode == .enforce { return closeByLimit(reason) }
-            countDryRun(reason)
-            // A dry run lets the session live: idle counts from now; a frame timeout is not
-            // looked at again for this session (it was counted once).
-            timers?.touch(now: now)
-            if reason == .frameTimeout {
-                timers = ConnectionTimers(idleTimeoutNanoseconds: context.limits.idleMode == .off ? nil : context.limits.idleTimeoutNanoseconds,
-                                          frameTimeoutNanoseconds: nil, now: now)
-            }
-            scheduleTimer(now: now)
-        case .rearm(let after):
-            TimerFD.arm(timerFD, afterNanoseconds: max(1, after))
-            timerDeadline = now + max(1, after)
-        case .disarm:
-            break
-        }
+        let event = GuardEvent.timerFired(readingPaused: readPaused, frameStartedAt: splitter.frameStartedAtNanoseconds)
+        if case .close(let reason) = judge(event, now: now) { return closeByLimit(reason) }
+        scheduleTimer(now: now)
     }
 
-    /// The hard rates against what just arrived: the reason to close, or nil (a dry run counts).
-    private func overHardRate(frames: Int, bytes byteCount: Int, now: Int64) -> SysGuard.CloseReason? {
-        guard let rates else { return nil }
-        if byteCount > 0, rates.bytes?.recordArrived(byteCount, now: now) == .overHard {
-            if context.limits.byteRateMode == .enforce { return .byteRate }
-            countDryRun(.byteRate)
+    /// The guard's action on `event`, with the dry runs it noted counted (once per session each).
+    private func judge(_ event: GuardEvent, now: Int64) -> GuardAction {
+        let action = clientGuard.handle(event, settings: context.limits, now: now)
+        if clientGuard.hasPendingDryRuns {
+            for reason in clientGuard.takeDryRuns().reasons { context.guardRuntime.counters.countWouldClose(reason) }
         }
-        if frames > 0, rates.packets?.recordArrived(frames, now: now) == .overHard {
-            if context.limits.packetRateMode == .enforce { return .packetRate }
-            countDryRun(.packetRate)
-        }
-        return nil
-    }
-
-    private func countDryRun(_ reason: SysGuard.CloseReason) {
-        let bit = UInt16(1) << UInt16(SysGuard.CloseReason.allCases.firstIndex(of: reason) ?? 0)
-        guard dryRunsCounted & bit == 0 else { return }
-        dryRunsCounted |= bit
-        context.guardRuntime.counters.countWouldClose(reason)
+        return action
     }
 
     /// A SysGuard limit closes the client: counted by reason, logged at most once a second.
@@ -400,7 +353,7 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
             return SessionSnapshot(
                 id: tableID, listener: context.listenerName, peer: admission.address, peerPort: admission.peerPort,
                 ageNanoseconds: max(0, now - startedAtNanoseconds),
-                idleNanoseconds: timers?.idle.map { max(0, now - $0.lastActivityNanoseconds) },
+                idleNanoseconds: clientGuard.lastActivityNanoseconds.map { max(0, now - $0) },
                 bytesIn: bytesIn, bytesOut: bytesOut, bufferedBytes: toClient.count + splitter.pendingBytes,
                 framesPerSecond: nil, session: id)
         }
@@ -444,17 +397,6 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         case .clientError: statistics.closedOnError.increment()
         default: break
         }
-    }
-}
-
-/// The hard-rate state of one session, boxed so that sessions without rates do not carry it.
-final class SessionRates {
-    var packets: RateLimiter?
-    var bytes: RateLimiter?
-
-    init(packets: RateLimiter?, bytes: RateLimiter?) {
-        self.packets = packets
-        self.bytes = bytes
     }
 }
 
