@@ -96,16 +96,3 @@ struct FileBudgetTests {
                                                  relayMode: true) == 0)
     }
 }
-
-@Suite("Buffer caps")
-struct BufferCapTests {
-    @Test func closesPastTheCapNotAtIt() {
-        let cap = BufferCap(maxReceiveBufferBytes: 100, maxSendBufferBytes: 200)
-        #expect(cap.check(receiveQueuedBytes: 100, sendQueuedBytes: 200) == nil)
-        #expect(cap.check(receiveQueuedBytes: 101, sendQueuedBytes: 0) == .receiveBuffer)
-        #expect(cap.check(receiveQueuedBytes: 0, sendQueuedBytes: 201) == .sendBuffer)
-        #expect(cap.check(receiveQueuedBytes: 500, sendQueuedBytes: 500) == .sendBuffer)
-        let uncapped = BufferCap(maxReceiveBufferBytes: nil, maxSendBufferBytes: nil)
-        #expect(uncapped.check(receiveQueuedBytes: .max, sendQueuedBytes: .max) == nil)
-    }
-}
