@@ -1,5 +1,4 @@
 import BulwarkSys
-import Glibc
 import MuxProtocol
 import Synchronization
 
@@ -142,7 +141,7 @@ public final class BackendServer: @unchecked Sendable {  // @unchecked: the loop
         while true {
             let outcome: AcceptOutcome
             do { outcome = try Sockets.accept4(listenFD) } catch {
-                if error.errno == ECONNABORTED || error.errno == EPROTO { continue }
+                if error.errno == Errno.connectionAborted || error.errno == Errno.protocolError { continue }
                 return  // a full fd table, say: the sweep retries
             }
             guard case .accepted(let fd) = outcome else { return }

@@ -1,5 +1,4 @@
 import BulwarkSys
-import Glibc
 import MuxProtocol
 
 /// One connection from a gateway. Its reading side belongs to the server's event loop; any
@@ -27,7 +26,7 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     /// `output` and goes out with one write when that batch is done. Only the loop's own sends
     /// wait; another thread's send writes at once (all of `output`, so order holds).
     private var corked = false
-    private var corkingThread = pthread_self()
+    private var corkingThread = ThreadIdentity.current()
     private var lastSentNanoseconds = MonotonicClock.nanoseconds()
 
     // The event loop's own state.
@@ -69,7 +68,7 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     }
 
     /// Under `writeLock`: this send is the loop's, made while it is corked.
-    private var heldByCork: Bool { corked && pthread_equal(corkingThread, pthread_self()) != 0 }
+    private var heldByCork: Bool { corked && corkingThread == ThreadIdentity.current() }
 
     /// Unsent bytes (from any thread).
     var pendingBytes: Int { writeLock.withLock { output.count - outputHead } }
@@ -159,7 +158,7 @@ public final class GatewayConnection: @unchecked Sendable {  // @unchecked: `out
     private func dispatch() -> Bool {
         writeLock.withLock {
             corked = true
-            corkingThread = pthread_self()
+            corkingThread = ThreadIdentity.current()
         }
         defer {
             writeLock.withLock {

@@ -53,4 +53,5 @@ public enum Signal {
     public static let userDefined2 = SIGUSR2
     public static let child = SIGCHLD
     public static let segmentationFault = SIGSEGV
+    public static let userDefined1 = SIGUSR1
 }

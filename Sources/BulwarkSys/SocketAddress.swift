@@ -45,6 +45,7 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     }
 
     public var family: Int32 { Int32(storage.ss_family) }
+    public var isIPv6: Bool { family == AF_INET6 }
 
     public var port: UInt16 {
         withUnsafeBytes(of: storage) { raw in

@@ -29,6 +29,12 @@ extension Sockets {
         try setOption(fd, Int32(IPPROTO_TCP), TCP_DEFER_ACCEPT, seconds)
     }
 
+    /// SO_RCVTIMEO: a blocking read on `fd` gives up (EAGAIN) after `seconds`.
+    public static func setReceiveTimeout(_ fd: Int32, seconds: Int) {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
     /// getsockopt(level, name) of an int option (tests read back what was set).
     public static func option(_ fd: Int32, _ level: Int32, _ name: Int32) throws(SystemError) -> Int32 {
         var value: Int32 = 0

@@ -16,11 +16,27 @@ public struct SystemError: Error, CustomStringConvertible, Equatable, Sendable {
     static func last(_ call: String) -> SystemError { SystemError(call, errno: Glibc.errno) }
 
     public var description: String { "\(call): \(Errno.describe(errno))" }
+
+    /// Out of fds (EMFILE, ENFILE) or of kernel memory (ENOBUFS, ENOMEM): not a peer's fault,
+    /// and anything else tried now would fail the same way.
+    public var isResourceExhaustion: Bool { errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM }
 }
 
+/// The errno values callers tell apart, by name (so that no module but this one needs Glibc).
 public enum Errno {
     public static let invalidArgument = EINVAL
     public static let fileTooBig = EFBIG
+    public static let wouldBlock = EAGAIN
+    public static let protocolError = EPROTO
+    public static let notPermitted = EPERM
+    public static let accessDenied = EACCES
+    public static let noSuchFile = ENOENT
+    public static let connectionRefused = ECONNREFUSED
+    public static let connectionReset = ECONNRESET
+    public static let connectionAborted = ECONNABORTED
+    public static let brokenPipe = EPIPE
+    public static let timedOut = ETIMEDOUT
+    public static let tooManyOpenFiles = EMFILE
 
     public static func describe(_ code: Int32) -> String {
         guard let text = strerror(code) else { return "errno \(code)" }

@@ -85,6 +85,9 @@ public struct PthreadLock: ~Copyable, @unchecked Sendable {  // @unchecked: the 
 public enum ThreadIdentity {
     /// gettid(2) of the calling thread.
     public static func current() -> Int32 { bulwark_gettid() }
+
+    /// sched_yield(2): lets another thread run (a short wait for work another thread finishes).
+    public static func yield() { sched_yield() }
 }
 
 /// A pthread condition variable, waited on together with a PthreadLock (which ThreadSanitizer

@@ -116,6 +116,7 @@ public enum Commands {
             ("last_reload", context.note("last_reload").map { .string($0) } ?? .null),
             ("last_upgrade", context.note("last_upgrade").map { .string($0) } ?? .null),
             ("draining", .boolean(runtime.isDraining)),
+            ("epoll_rearm_failures", .integer(runtime.engine.rearmFailures)),
         ])
     }
 

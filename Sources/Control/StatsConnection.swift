@@ -1,7 +1,6 @@
 import BulwarkSys
 import Config
 import Engine
-import Glibc
 
 /// One client of a stats socket: reads command lines, answers each, and (unless it asked for
 /// `prompt`) closes once the answer is written. A line longer than 4 KiB is refused and the

@@ -1,7 +1,6 @@
 import BulwarkSys
 import Config
 import Engine
-import Glibc
 import Synchronization
 
 /// One configured stats socket on the engine: accepts up to `max_clients` clients at once (more
@@ -60,7 +59,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
             return
         }
         if service == .metrics {
-            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: EINVAL) }
+            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: Errno.invalidArgument) }
             fd = try Sockets.listeningSocket(at: SocketAddress(endpoint: bind), backlog: 64)
             boundFile = nil
             return
@@ -83,7 +82,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     /// to hand to workers: the socket file with its owner and mode, or the TCP socket.
     public static func bindSocket(_ config: StatsSocketConfig, service: Service) throws(SystemError) -> Int32 {
         if service == .metrics {
-            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: EINVAL) }
+            guard let bind = config.metricsBind else { throw SystemError("stats: no metrics_bind", errno: Errno.invalidArgument) }
             return try Sockets.listeningSocket(at: SocketAddress(endpoint: bind), backlog: 64)
         }
         let fd = try UnixSockets.listeningSocket(path: config.path, mode: config.mode)
@@ -103,7 +102,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
     /// A user or group name (or numeric id) to its id; an unknown name is an error, not skipped.
     private static func resolve(_ name: String?, _ lookUp: (String) -> UInt32?, _ kind: String) throws(SystemError) -> UInt32? {
         guard let name else { return nil }
-        guard let id = lookUp(name) else { throw SystemError("chown: no \(kind) named '\(name)'", errno: EINVAL) }
+        guard let id = lookUp(name) else { throw SystemError("chown: no \(kind) named '\(name)'", errno: Errno.invalidArgument) }
         return id
     }
 
@@ -132,9 +131,9 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
                     guard case .accepted(let client) = try Sockets.accept4(fd) else { break }
                     accepted.append(client)
                 } catch {
-                    if let error = error as? SystemError, [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno) {
+                    if let error = error as? SystemError, error.isResourceExhaustion {
                         // Out of fds: the spare's slot admits one operator, who can then ask why.
-                        if error.errno == EMFILE, spare.release(), case .accepted(let client)? = try? Sockets.accept4(fd) {
+                        if error.errno == Errno.tooManyOpenFiles, spare.release(), case .accepted(let client)? = try? Sockets.accept4(fd) {
                             accepted.append(client)
                         }
                         paused = true  // the tick re-arms the socket; no spinning meanwhile
@@ -142,7 +141,7 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
                     }
                 }
             }
-            try? engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+            rearm(fd, Self.socketSource, registration)
             return accepted
         }
         // Connections start outside the server's lock (each takes its own).
@@ -179,13 +178,22 @@ public final class StatsServer: EventHandler, @unchecked Sendable {  // @uncheck
             TimerFD.acknowledge(tickFD)
             if paused {
                 paused = false
-                try? engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: .readable)
+                rearm(fd, Self.socketSource, registration)
             }
-            try? engine.rearm(fd: tickFD, source: Self.tickSource, of: registration, interest: .readable)
+            rearm(tickFD, Self.tickSource, registration)
             return Array(connections.values)
         }
         let now = MonotonicClock.nanoseconds()
         for connection in idle { connection.closeIfIdle(now: now, limitNanoseconds: clientIdleNanoseconds) }
+    }
+
+    /// A failed re-arm leaves the socket deaf: said in the log (the engine counts it).
+    private func rearm(_ target: Int32, _ source: Int, _ registration: Registration) {
+        do {
+            try engine.rearm(fd: target, source: source, of: registration, interest: .readable)
+        } catch {
+            context.runtime.logger.error("stats socket \(config.path): epoll re-arm failed: \(error)")
+        }
     }
 
     func connectionClosed(_ connection: StatsConnection) {

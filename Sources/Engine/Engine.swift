@@ -1,5 +1,4 @@
 import BulwarkSys
-import Glibc
 import Synchronization
 
 // The leader-follower engine.
@@ -65,6 +64,7 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
     private let waker: EventFD
     private let scratchBytes: Int
     private let staleEventCount = Atomic<Int>(0)
+    private let rearmFailureCount = Atomic<Int>(0)
     private let handledEventCount = Atomic<Int>(0)
     private let wakeLock = PthreadLock()
     private var wakeActions: [@Sendable () -> Void] = []
@@ -117,14 +117,28 @@ public final class Engine: @unchecked Sendable {  // @unchecked: readyNext/ready
     /// EPOLL_CTL_MOD on an edge-triggered fd: the kernel re-checks readiness and reports it again
     /// if it still holds (a handler that stopped reading before EAGAIN comes back this way).
     public func retrigger(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
-        try epoll.modify(fd, events: interest.union(.edgeTriggered), data: registration.token(source: source))
+        do {
+            try epoll.modify(fd, events: interest.union(.edgeTriggered), data: registration.token(source: source))
+        } catch {
+            rearmFailureCount.add(1, ordering: .relaxed)
+            throw error
+        }
     }
 
     /// EPOLL_CTL_MOD, one-shot: the handler's way to say what it wants next for this fd.
     @inline(__always)
     public func rearm(fd: Int32, source: Int, of registration: Registration, interest: EpollEvents) throws(SystemError) {
-        try epoll.modify(fd, events: interest.union(.oneShot), data: registration.token(source: source))
+        do {
+            try epoll.modify(fd, events: interest.union(.oneShot), data: registration.token(source: source))
+        } catch {
+            rearmFailureCount.add(1, ordering: .relaxed)
+            throw error
+        }
     }
+
+    /// Re-arms (and retriggers) that failed since start: each also closed its connection or was
+    /// logged by its owner, which must never swallow one (an fd not re-armed is deaf for good).
+    public var rearmFailures: Int { rearmFailureCount.load(ordering: .relaxed) }
 
     public var liveRegistrations: Int { registry.liveCount }
     public var staleEvents: Int { staleEventCount.load(ordering: .relaxed) }

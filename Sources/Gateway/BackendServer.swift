@@ -1,6 +1,5 @@
 import BulwarkSys
 import Config
-import Glibc
 
 /// One server of a backend: the endpoint as configured and the address connects go to now. A
 /// literal has its address from the start; a host name has none until its first lookup
@@ -25,7 +24,7 @@ public final class BackendServer: @unchecked Sendable, CustomStringConvertible {
 
     /// A server at a fixed address (tests, and literals).
     public convenience init(address: SocketAddress) {
-        let literal = EndpointAddress(family: address.family == AF_INET6 ? .ipv6 : .ipv4,
+        let literal = EndpointAddress(family: address.isIPv6 ? .ipv6 : .ipv4,
                                       bytes: address.addressBytes, port: address.port)
         self.init(ServerEndpoint(literal))
     }

@@ -35,7 +35,12 @@ final class DrainWatcher: EventHandler, @unchecked Sendable {  // @unchecked: `r
             TimerFD.acknowledge(timerFD)
             if runtime.sessions.count == 0 { return false }
             if MonotonicClock.nanoseconds() >= deadlineNanoseconds { return true }
-            try? engine.rearm(fd: timerFD, source: 0, of: registration, interest: .readable)
+            do {
+                try engine.rearm(fd: timerFD, source: 0, of: registration, interest: .readable)
+            } catch {
+                runtime.logger.error("drain: the drain timer cannot be re-armed (\(error)); stopping now")
+                return true
+            }
             return nil
         }
         if let timedOut = verdict { runtime?.drainEnded(timedOut: timedOut) }

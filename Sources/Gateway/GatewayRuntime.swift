@@ -2,7 +2,6 @@ import Buffers
 import BulwarkSys
 import Config
 import Engine
-import Glibc
 import Logging
 import Synchronization
 
@@ -32,7 +31,7 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
     private var running = false
     /// The listeners are on the epoll (startAccepting ran).
     private var accepting = false
-    let logger: Logger
+    public let logger: Logger
     /// Stats-socket peers refused by their credentials, logged at most once a second.
     private let peerRefusalLog = RateLimitedLog()
     private let signalWatcher: SignalWatcher?
@@ -104,9 +103,9 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
         sampler = guardRuntime.samplesSystem ? GuardSampler(guardRuntime: guardRuntime, engine: engine) : nil
         if handleSignals {
             do {
-                let signals = try SignalFD(signals: [SIGTERM, SIGINT, SIGHUP, SIGUSR2])
+                let signals = try SignalFD(signals: [Signal.terminate, Signal.interrupt, Signal.hangup, Signal.userDefined2])
                 let box = WeakRuntime()
-                signalWatcher = SignalWatcher(signals: signals, engine: engine) { signal in box.runtime?.received(signal) }
+                signalWatcher = SignalWatcher(signals: signals, engine: engine, logger: logger) { signal in box.runtime?.received(signal) }
                 box.runtime = self
             } catch {
                 throw StartError(description: "signals: \(error)")
@@ -167,11 +166,11 @@ public final class GatewayRuntime: @unchecked Sendable {  // @unchecked: `curren
 
     private func received(_ signal: Int32) {
         switch signal {
-        case SIGTERM where !isDraining:
+        case Signal.terminate where !isDraining:
             let timeout = config.server.drainTimeout
             logger.notice("SIGTERM received: stopped accepting; draining \(sessions.count) connections for up to \(Durations.format(timeout))")
             drain(timeout: timeout)
-        case SIGTERM, SIGINT:
+        case Signal.terminate, Signal.interrupt:
             logger.notice("\(SignalFD.name(signal)) received: closing listeners and every connection now")
             stop()
         default:

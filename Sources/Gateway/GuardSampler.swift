@@ -32,7 +32,11 @@ final class GuardSampler: EventHandler, @unchecked Sendable {  // @unchecked: `r
             guard let registration else { return }
             TimerFD.acknowledge(timerFD)
             guardRuntime.sample()
-            try? engine.rearm(fd: timerFD, source: 0, of: registration, interest: .readable)
+            do {
+                try engine.rearm(fd: timerFD, source: 0, of: registration, interest: .readable)
+            } catch {
+                guardRuntime.logger.error("guard: the sampling timer cannot be re-armed (\(error)); the sampled guards keep their last reading")
+            }
         }
     }
 

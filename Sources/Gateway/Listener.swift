@@ -1,7 +1,6 @@
 import BulwarkSys
 import Config
 import Engine
-import Glibc
 import Logging
 import SysGuard
 
@@ -82,7 +81,11 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
                 if accepting {
                     rearm(registration, includingTimer: true)
                 } else {
-                    try? context.engine.rearm(fd: pauseTimerFD, source: Self.pauseTimerSource, of: registration, interest: .readable)
+                    do {
+                        try context.engine.rearm(fd: pauseTimerFD, source: Self.pauseTimerSource, of: registration, interest: .readable)
+                    } catch {
+                        context.logger.error("listener \(name): epoll re-arm of the pause timer failed: \(error)")
+                    }
                 }
                 return
             }
@@ -181,8 +184,11 @@ public final class Listener: EventHandler, @unchecked Sendable {  // @unchecked:
             guard enabled != accepting, let registration else { return }
             accepting = enabled
             // Re-armed for reading, or armed for nothing (one-shot with no events: disabled).
-            try? context.engine.rearm(fd: fd, source: Self.socketSource, of: registration,
-                                      interest: enabled ? .readable : [])
+            do {
+                try context.engine.rearm(fd: fd, source: Self.socketSource, of: registration, interest: enabled ? .readable : [])
+            } catch {
+                context.logger.error("listener \(name): epoll re-arm failed while \(enabled ? "enabling" : "disabling") it: \(error)")
+            }
         }
     }
 

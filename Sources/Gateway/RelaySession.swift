@@ -1,7 +1,6 @@
 import Buffers
 import BulwarkSys
 import Engine
-import Glibc
 import SysGuard
 
 /// One client connection of a `mode = "tcp"` listener and its own backend connection.
@@ -89,9 +88,7 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
     private var id: UInt64 = 0
     private let startedAtNanoseconds: Int64
 
-    static func isExhaustion(_ error: SystemError) -> Bool {
-        [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(error.errno)
-    }
+    static func isExhaustion(_ error: SystemError) -> Bool { error.isResourceExhaustion }
 
     private init(clientFD: Int32, admission: RelayAdmission, context: RelayContext) {
         self.clientFD = clientFD
@@ -247,6 +244,9 @@ final class RelaySession: EventHandler, TrackedSession, @unchecked Sendable {  /
             try context.engine.retrigger(fd: fd, source: source, of: registration, interest: Self.socketInterest)
             return true
         } catch {
+            // A socket not re-armed would never be read again: the pair closes (the engine counts it).
+            context.guardRuntime.closeLog.log(context.logger, level: .error,
+                                              "listener \(context.listenerName): epoll re-arm failed (\(error)); connection closed")
             fail()
             return false
         }

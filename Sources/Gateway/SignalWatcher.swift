@@ -1,18 +1,25 @@
 import BulwarkSys
 import Engine
+import Logging
 
 /// Delivers signals from a signalfd on the engine's epoll to a callback on a worker thread.
 final class SignalWatcher: EventHandler, @unchecked Sendable {  // @unchecked: `registration` is only touched while holding `lock`
     private let signals: SignalFD
     private let engine: Engine
     private let onSignal: @Sendable (Int32) -> Void
+    private let logger: Logger
     private let lock = PthreadLock()
     private var registration: Registration?
 
-    init(signals: SignalFD, engine: Engine, onSignal: @escaping @Sendable (Int32) -> Void) {
+    init(signals: SignalFD, engine: Engine, logger: Logger, onSignal: @escaping @Sendable (Int32) -> Void) {
         self.signals = signals
         self.engine = engine
+        self.logger = logger
         self.onSignal = onSignal
+    }
+
+    private func rearmFailed(_ error: any Error) {
+        logger.error("signals: the signalfd cannot be re-armed (\(error)); signals sent to this worker are not seen any more")
     }
 
     func start() throws(SystemError) {
@@ -29,7 +36,12 @@ final class SignalWatcher: EventHandler, @unchecked Sendable {  // @unchecked: `
             guard let registration else { return }
             while let signal = signals.next() { received.append(signal) }
             if !engine.isStopping {
-                try? engine.rearm(fd: signals.fd, source: 0, of: registration, interest: .readable)
+                do {
+                    try engine.rearm(fd: signals.fd, source: 0, of: registration, interest: .readable)
+                } catch {
+                    // Deaf to signals from now on: the master's channel still reaches this worker.
+                    rearmFailed(error)
+                }
             }
         }
         // Outside the lock: stopping closes listeners and may call back into this watcher.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import BulwarkSys
-import Glibc
 
 @main
 struct BulwarkControl: ParsableCommand {
@@ -30,7 +29,7 @@ struct BulwarkControl: ParsableCommand {
         guard command.first != "prompt" && command.first != "quit" else {
             throw ValidationError("'\(command[0])' is for interactive sessions: use socat - UNIX-CONNECT:\(socketPath)")
         }
-        signal(SIGPIPE, SIG_IGN)  // a gateway that closes at once is an error message, not a silent death
+        SignalFD.ignoreBrokenPipe()  // a gateway that closes at once is an error message, not a silent death
         if command.first == "watch" {
             // Options after the subcommand land in `command` (passthrough): read --count here too.
             var views = count

@@ -1,5 +1,4 @@
 import BulwarkSys
-import Glibc
 
 /// One command over a stats socket: send the line, read the answer until the gateway closes
 /// the connection (it does after answering a non-interactive client).
@@ -9,8 +8,7 @@ enum StatsClient {
     static func send(_ line: String, to path: String) throws -> String {
         let fd = try UnixSockets.connect(path: path)
         defer { FileDescriptors.close(fd) }
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Sockets.setReceiveTimeout(fd, seconds: 10)
         let request = Array((line + "\n").utf8)
         try request.withUnsafeBytes { bytes in try FileDescriptors.writeAll(fd, bytes) }
         Sockets.shutdown(fd, .write)
@@ -22,7 +20,7 @@ enum StatsClient {
             answer += chunk[0..<count]
         }
         guard answer.ends(with: [10, 10]) else {
-            throw SystemError("the gateway closed the connection without a complete answer", errno: EPROTO)
+            throw SystemError("the gateway closed the connection without a complete answer", errno: Errno.protocolError)
         }
         return String(decoding: answer, as: UTF8.self)
     }
@@ -31,11 +29,11 @@ enum StatsClient {
     static func explain(_ error: any Error, socketPath: String) -> String {
         guard let error = error as? SystemError else { return "\(socketPath): \(error)" }
         switch error.errno {
-        case ENOENT: return "\(socketPath) does not exist: is bulwark running, with a [[stats]] socket at that path? (-s PATH)"
-        case EACCES, EPERM: return "permission denied on \(socketPath): its mode and owner come from [[stats]] mode/user/group"
-        case ECONNREFUSED: return "nothing listens on \(socketPath): bulwark is not running (a stale socket file)"
-        case EAGAIN: return "\(socketPath): no answer within 10 s"
-        case EPROTO, ECONNRESET, EPIPE: return "\(socketPath): the gateway closed the connection without a complete answer (too many stats clients?)"
+        case Errno.noSuchFile: return "\(socketPath) does not exist: is bulwark running, with a [[stats]] socket at that path? (-s PATH)"
+        case Errno.accessDenied, Errno.notPermitted: return "permission denied on \(socketPath): its mode and owner come from [[stats]] mode/user/group"
+        case Errno.connectionRefused: return "nothing listens on \(socketPath): bulwark is not running (a stale socket file)"
+        case Errno.wouldBlock: return "\(socketPath): no answer within 10 s"
+        case Errno.protocolError, Errno.connectionReset, Errno.brokenPipe: return "\(socketPath): the gateway closed the connection without a complete answer (too many stats clients?)"
         default: return "\(socketPath): \(error)"
         }
     }
@@ -86,6 +84,6 @@ extension Array where Element == UInt8 {
 
 enum ProcessEnvironment {
     static func value(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
+        Processes.environment(name)
     }
 }

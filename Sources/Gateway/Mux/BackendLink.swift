@@ -1,7 +1,6 @@
 import Buffers
 import BulwarkSys
 import Engine
-import Glibc
 import MuxProtocol
 import Synchronization
 
@@ -529,7 +528,7 @@ final class BackendLink: EventHandler, @unchecked Sendable {  // @unchecked: the
     private func waitForFlusher() {
         while flushing {
             sendLock.unlock()
-            sched_yield()
+            ThreadIdentity.yield()
             sendLock.lock()
         }
     }

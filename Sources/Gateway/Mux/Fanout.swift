@@ -1,5 +1,5 @@
+import BulwarkSys
 import Engine
-import Glibc
 import Synchronization
 
 /// Delivers one push to many sessions on every engine thread at once. A broadcast is one TCP
@@ -43,7 +43,7 @@ final class Fanout: Sendable {
         for _ in 1..<min(engine.workerCount, job.chunkCount) { engine.schedule { job.claimChunks() } }
         job.claimChunks()
         // What is left is in the hands of threads already delivering: a few chunks' worth.
-        while job.chunksDone.load(ordering: .acquiring) < job.chunkCount { sched_yield() }
+        while job.chunksDone.load(ordering: .acquiring) < job.chunkCount { ThreadIdentity.yield() }
     }
 
     private func claimChunks() {

@@ -2,7 +2,6 @@ import Buffers
 import BulwarkSys
 import Config
 import Engine
-import Glibc
 import MuxProtocol
 import SysGuard
 
@@ -175,9 +174,17 @@ final class MuxSession: EventHandler, TrackedSession, @unchecked Sendable {  // 
         if !readPaused { retrigger() }
     }
 
+    /// Asks for another event on the client socket; a failure closes the session (logged; the
+    /// engine counts it): a socket that is not re-armed would never be read again.
     private func retrigger() {
         guard let registration else { return }
-        try? context.engine.retrigger(fd: clientFD, source: Self.clientSource, of: registration, interest: Self.socketInterest)
+        do {
+            try context.engine.retrigger(fd: clientFD, source: Self.clientSource, of: registration, interest: Self.socketInterest)
+        } catch {
+            context.guardRuntime.closeLog.log(context.logger, level: .error,
+                                              "listener \(context.listenerName): epoll re-arm failed (\(error)); session closed")
+            close(.clientError, notifyBackend: true)
+        }
     }
 
     // MARK: from the backend (called with no other session's lock held)
